@@ -1,0 +1,1 @@
+"""HTTP API families: routers, request/response shapes and error mapping."""

@@ -1,0 +1,92 @@
+"""`create_app(settings)`: the one place the server is assembled.
+
+Nothing happens at import time: the engine, the blob store and the routers are built
+here from the settings, and migrations plus the admin token run at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modelyard import __version__
+from modelyard.api import admin, mms, mms2017
+from modelyard.api.mms import errors as mms_errors
+from modelyard.api.request_id import RequestIdMiddleware
+from modelyard.artifacts import FetchPolicy, LocalBlobStore, UnpackLimits
+from modelyard.config import Settings
+from modelyard.domain.errors import ModelyardError
+from modelyard.services.context import ServiceContext
+from modelyard.services.tokens import ensure_admin_token
+from modelyard.store.database import Database
+
+_log = structlog.get_logger("modelyard")
+
+
+def build_context(settings: Settings, db: Database) -> ServiceContext:
+    return ServiceContext(
+        db=db,
+        blobs=LocalBlobStore(settings.blob_root),
+        fetch_policy=FetchPolicy(
+            allowed_file_roots=tuple(p.resolve() for p in settings.allowed_file_roots),
+            allow_private_networks=settings.allow_private_networks,
+            timeout_s=settings.fetch_timeout_s,
+            max_bytes=settings.max_artifact_bytes,
+        ),
+        unpack_limits=UnpackLimits(
+            max_total_bytes=settings.unpack_max_bytes,
+            max_files=settings.unpack_max_files,
+            max_ratio=settings.unpack_max_ratio,
+        ),
+        max_artifact_bytes=settings.max_artifact_bytes,
+        strict_accounts=settings.strict_accounts,
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    context = build_context(settings, db)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db.migrate()
+        if ensure_admin_token(db, settings.admin_token_path):
+            _log.info("created admin token", path=str(settings.admin_token_path))
+        if isinstance(context.blobs, LocalBlobStore):
+            context.blobs.sweep_tmp(older_than_s=3600)
+        _log.info("ready", admin_token_file=str(settings.admin_token_path))
+        try:
+            yield
+        finally:
+            db.dispose()
+
+    app = FastAPI(
+        title="modelyard",
+        version=__version__,
+        description="Model management and serving; speaks the Azure ML Model Management API.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.context = context
+
+    app.add_exception_handler(ModelyardError, mms_errors.handle_domain_error)
+    app.add_exception_handler(RequestValidationError, mms_errors.handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, mms_errors.handle_http_error)
+    app.add_exception_handler(Exception, mms_errors.handle_unexpected)
+
+    @app.get("/healthz", tags=["Health"], summary="200 once the server is ready")
+    def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    for router in [*mms.build_routers(), *mms2017.build_routers(), admin.router]:
+        app.include_router(router)
+
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,71 @@
+"""`modelyard`: serve, and manage models and tokens on a server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from modelyard.cli import models, tokens
+from modelyard.cli._common import console
+
+app = typer.Typer(
+    help="modelyard: register models and serve them behind the Azure ML Model Management API.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+app.add_typer(models.app, name="model")
+app.add_typer(tokens.app, name="token")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Default 127.0.0.1.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Default 8700.")] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="Data dir; default $MODELYARD_HOME or ./.modelyard."),
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="Default SQLite in the data dir.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+    log_format: Annotated[str | None, typer.Option("--log-format", help="console or json.")] = None,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+) -> None:
+    """Run the server (embedded defaults: SQLite and files under the data dir)."""
+    import uvicorn
+
+    from modelyard.app import create_app
+    from modelyard.config import Settings
+    from modelyard.logs import configure_logging
+
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "host": host,
+            "port": port,
+            "home": home,
+            "database_url": database_url,
+            "config_file": config,
+            "log_format": log_format,
+        }.items()
+        if value is not None
+    }
+    settings = Settings(**overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    application = create_app(settings)
+    console.print(
+        f"modelyard serving on http://{settings.host}:{settings.port}  "
+        f"data: {settings.home}  admin token: {settings.admin_token_path}",
+        highlight=False,
+    )
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=access_log,
+        timeout_graceful_shutdown=10,
+    )

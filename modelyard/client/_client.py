@@ -1,0 +1,216 @@
+"""`Client`: the Python SDK over the Model Management account API.
+
+Every method is one HTTP call (or a walk over `nextLink`); errors come back as the
+domain's exception classes (see `_errors.py`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import httpx
+
+from modelyard.client._errors import raise_for_error
+from modelyard.config import DEFAULT_PORT
+
+API_VERSION = "2017-09-01-preview"
+DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
+_CHUNK = 1024 * 1024
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class AccountPath:
+    """Which account a client talks to: (subscriptionId, resourceGroup, accountName)."""
+
+    subscription_id: str = "local"
+    resource_group: str = "default"
+    account_name: str = "default"
+
+    @property
+    def path(self) -> str:
+        return (
+            f"/api/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/accounts/{self.account_name}"
+        )
+
+
+def find_local_token(home: Path | None = None) -> str | None:
+    """The admin token a local server wrote: `$MODELYARD_HOME` or `./.modelyard`."""
+    base = home or Path(os.environ.get("MODELYARD_HOME", ".modelyard"))
+    path = base / "admin-token"
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+class Client:
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        token: str | None = None,
+        account: AccountPath | None = None,
+        *,
+        timeout: float = 120.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.account = account or AccountPath()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        params = {"api-version": API_VERSION, **kwargs.pop("params", {})}
+        response = self._http.request(method, self.account.path + path, params=params, **kwargs)
+        raise_for_error(response)
+        return response
+
+    def _walk(self, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        response = self._request("GET", path, params=params)
+        while True:
+            body = response.json()
+            yield from body.get("value", [])
+            next_link = body.get("nextLink")
+            if not next_link:
+                return
+            response = self._http.get(next_link)
+            raise_for_error(response)
+
+    # -- health -----------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        response = self._http.get("/healthz")
+        raise_for_error(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    # -- uploads ----------------------------------------------------------------------
+
+    def upload(self, path: Path, progress: ProgressCallback | None = None) -> dict[str, Any]:
+        """Stream a local file to the server; returns `{id, url: upload://id, ...}`."""
+
+        def chunks(handle: BinaryIO) -> Iterator[bytes]:
+            while chunk := handle.read(_CHUNK):
+                if progress is not None:
+                    progress(len(chunk))
+                yield chunk
+
+        with path.open("rb") as handle:
+            response = self._request(
+                "POST",
+                "/uploads",
+                params={"fileName": path.name},
+                content=chunks(handle),
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        result: dict[str, Any] = response.json()
+        return result
+
+    # -- models -----------------------------------------------------------------------
+
+    def register_model(
+        self,
+        name: str,
+        *,
+        url: str | None = None,
+        path: Path | None = None,
+        mime_type: str = "application/octet-stream",
+        tags: list[str] | None = None,
+        description: str = "",
+        unpack: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
+        """Register from a URL the server fetches, or from a local file it streams up."""
+        if (url is None) == (path is None):
+            raise ValueError("give exactly one of url= or path=")
+        if path is not None:
+            url = self.upload(path, progress)["url"]
+        body = {
+            "name": name,
+            "url": url,
+            "mimeType": mime_type,
+            "tags": tags or [],
+            "description": description,
+            "unpack": unpack,
+        }
+        result: dict[str, Any] = self._request("POST", "/models", json=body).json()
+        return result
+
+    def list_models(
+        self, *, name: str | None = None, tag: str | None = None, page_size: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        params = {k: v for k, v in (("name", name), ("tag", tag)) if v}
+        if page_size:
+            params["count"] = str(page_size)
+        return self._walk("/models", params)
+
+    def get_model(self, model_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/models/{model_id}").json()
+        return result
+
+    def download_model(
+        self, model_id: str, dest: Path, progress: ProgressCallback | None = None
+    ) -> Path:
+        """Stream the stored artifact to `dest` (a file, or a folder to put it in)."""
+        params = {"api-version": API_VERSION}
+        url = f"{self.account.path}/models/{model_id}/content"
+        with self._http.stream("GET", url, params=params) as response:
+            if not response.is_success:
+                response.read()
+                raise_for_error(response)
+            if dest.is_dir():
+                name = response.headers.get("content-disposition", "").rpartition("filename=")[2]
+                dest = dest / (name.strip('"') or model_id)
+            partial = dest.with_name(dest.name + ".part")
+            with partial.open("wb") as handle:
+                for chunk in response.iter_bytes(_CHUNK):
+                    handle.write(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+            partial.replace(dest)
+        return dest
+
+    def delete_model(self, model_id: str) -> None:
+        self._request("DELETE", f"/models/{model_id}")
+
+    # -- tokens (Owner) ---------------------------------------------------------------
+
+    def create_token(
+        self, name: str, role: str = "Contributor", scopes: list[str] | None = None
+    ) -> dict[str, Any]:
+        response = self._http.post(
+            "/admin/tokens", json={"name": name, "role": role, "scopes": scopes}
+        )
+        raise_for_error(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        response = self._http.get("/admin/tokens")
+        raise_for_error(response)
+        result: list[dict[str, Any]] = response.json()["value"]
+        return result
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        response = self._http.delete(f"/admin/tokens/{token_id}")
+        raise_for_error(response)
+        result: dict[str, Any] = response.json()
+        return result

@@ -1,0 +1,1 @@
+"""Use cases as plain functions, one module per resource family."""

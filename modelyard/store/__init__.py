@@ -1,0 +1,1 @@
+"""Metadata store: SQLAlchemy tables, repositories, unit of work, Alembic migrations."""
