@@ -1,5 +1,9 @@
 """Pure ASGI middleware: `x-ms-request-id` on every response, client id echoed.
 
+`x-ms-client-request-id` is echoed when the client sent one and otherwise set to our
+request id: the 2017 Azure CLI reads that header to explain a failed operation and
+gives up with a bare "Error occurred" when it is missing.
+
 Written as raw ASGI rather than BaseHTTPMiddleware so it adds no task or stream
 wrapping to every request: it only appends headers at `http.response.start`.
 """
@@ -29,8 +33,7 @@ class RequestIdMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.append((b"x-ms-request-id", request_id.encode()))
-                if client_id is not None:
-                    headers.append((_CLIENT_ID, client_id[:200]))
+                headers.append((_CLIENT_ID, client_id[:200] if client_id else request_id.encode()))
                 message["headers"] = headers
             await send(message)
 

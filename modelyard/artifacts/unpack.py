@@ -49,6 +49,8 @@ _CHUNK = 1024 * 1024
 _MAX_LINK_TARGET = 4096
 _FILE_MODE = 0o644
 _DIR_MODE = 0o755
+_EOCD_SEARCH = 22 + 0xFFFF  # the end record, plus the longest comment it may carry
+_ZIP_DIR_BYTES_PER_ENTRY = 1024  # a directory record is 46 bytes plus name and extras
 _DRIVE_RE = re.compile(r"[A-Za-z]:")
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
 _CORRUPT = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError)
@@ -144,6 +146,7 @@ def _is_compressed_tar(path: Path) -> bool:
 
 
 def _unpack_zip(archive: Path, extractor: _Extractor) -> None:
+    _check_zip_directory(archive, extractor.budget.limits)
     with zipfile.ZipFile(archive) as zf:
         members = [(_zip_entry(info), info) for info in zf.infolist()]
         _precheck((entry for entry, _ in members), extractor.budget)
@@ -156,6 +159,41 @@ def _unpack_zip(archive: Path, extractor: _Extractor) -> None:
                     extractor.make_symlink(entry, _read_link_target(entry, source))
                 else:
                     extractor.write_file(entry, source)
+
+
+def _check_zip_directory(archive: Path, limits: UnpackLimits) -> None:
+    """Refuse a huge central directory before zipfile builds one object per entry.
+
+    zipfile parses as many bytes of directory as the end record declares, whatever
+    entry count it claims, so the directory's size is capped as well as its count.
+    """
+    entries, size = _zip_directory_size(archive)
+    if entries > limits.max_files:
+        raise _too_many_entries(limits)
+    if size > limits.max_files * _ZIP_DIR_BYTES_PER_ENTRY:
+        raise UnsafeArchive("archive's table of contents is too large", target="url")
+
+
+def _zip_directory_size(archive: Path) -> tuple[int, int]:
+    """(entries, bytes) of the central directory as the end record (zip64 or not)
+    declares them; (0, 0) when there is none, which zipfile then reports as corrupt."""
+    with archive.open("rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        f.seek(max(0, end - _EOCD_SEARCH))
+        tail = f.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < 22:
+            return 0, 0
+        entries = int.from_bytes(tail[at + 10 : at + 12], "little")
+        size = int.from_bytes(tail[at + 12 : at + 16], "little")
+        locator = tail[at - 20 : at] if at >= 20 else b""
+        if locator[:4] == b"PK\x06\x07":
+            f.seek(int.from_bytes(locator[8:16], "little"))
+            record = f.read(56)
+            if record[:4] == b"PK\x06\x06":
+                entries = int.from_bytes(record[32:40], "little")
+                size = int.from_bytes(record[40:48], "little")
+    return entries, size
 
 
 def _zip_entry(info: zipfile.ZipInfo) -> _Entry:
@@ -190,7 +228,7 @@ def _unpack_tar(archive: Path, extractor: _Extractor) -> None:
     because its decompressors bound their output per read (a bzip2 stream can expand
     by a factor of a million in one unbounded call)."""
     with tarfile.open(archive, "r:*") as tf:
-        _precheck(_tar_entries(tf), extractor.budget)
+        _precheck((_tar_entry(member) for member in tf), extractor.budget)
         for member in tf.getmembers():
             entry = _tar_entry(member)
             _check_data_filter(member, extractor.dest)
@@ -206,11 +244,6 @@ def _unpack_tar(archive: Path, extractor: _Extractor) -> None:
                     raise _refuse(entry.name, "has no readable content")
                 with source:
                     extractor.write_file(entry, source)
-
-
-def _tar_entries(tf: tarfile.TarFile) -> Iterator[_Entry]:
-    for member in tf:
-        yield _tar_entry(member)
 
 
 def _tar_entry(member: tarfile.TarInfo) -> _Entry:
@@ -233,9 +266,13 @@ def _tar_entry(member: tarfile.TarInfo) -> _Entry:
 
 def _check_data_filter(member: tarfile.TarInfo, dest: Path) -> None:
     """The standard library's own rules for untrusted tars, as a second opinion; its
-    message names server paths, so only its verdict is kept."""
+    message names server paths, so only its verdict is kept. Python before 3.11.4
+    lacks it; the checks here do not depend on it."""
+    data_filter = getattr(tarfile, "data_filter", None)
+    if data_filter is None:
+        return
     try:
-        tarfile.data_filter(member, str(dest))
+        data_filter(member, str(dest))
     except tarfile.FilterError:
         raise _refuse(member.name, "is not allowed in an unpacked artifact") from None
 
@@ -266,10 +303,7 @@ class _Budget:
     def declare_entry(self) -> None:
         self.declared_entries += 1
         if self.declared_entries > self.limits.max_files:
-            raise UnsafeArchive(
-                f"archive has more than {self.limits.max_files} entries (the limit)",
-                target="url",
-            )
+            raise _too_many_entries(self.limits)
 
     def declare_bytes(self, size: int) -> None:
         self.declared += size
@@ -323,7 +357,7 @@ class _Extractor:
         try:
             os.symlink(target, path)
         except FileExistsError:
-            raise _duplicate(entry) from None
+            raise _refuse(entry.name, "appears more than once") from None
         self._links.append(entry)
         self.written_entries += 1
 
@@ -371,7 +405,7 @@ class _Extractor:
         try:
             fd = os.open(path, flags, _FILE_MODE)
         except FileExistsError:
-            raise _duplicate(entry) from None
+            raise _refuse(entry.name, "appears more than once") from None
         except OSError as exc:
             _refuse_long_name(entry, exc)
             raise
@@ -406,6 +440,7 @@ def _safe_parts(name: str) -> tuple[str, ...]:
 
 
 def _require_name(name: str, parts: tuple[str, ...]) -> tuple[str, ...]:
+    """Only a folder may be the unpack folder itself ("./")."""
     if not parts:
         raise _refuse(name, "has an empty name")
     return parts
@@ -452,6 +487,12 @@ def _translate_corruption() -> Iterator[None]:
         raise
 
 
+def _too_many_entries(limits: UnpackLimits) -> UnsafeArchive:
+    return UnsafeArchive(
+        f"archive has more than {limits.max_files} entries (the limit)", target="url"
+    )
+
+
 def _corrupt(exc: BaseException) -> UnsafeArchive:
     return UnsafeArchive(f"archive is corrupt or truncated: {exc}", target="url")
 
@@ -460,10 +501,6 @@ def _refuse_long_name(entry: _Entry, exc: OSError) -> None:
     """A name the filesystem cannot hold is the archive's fault, not the server's."""
     if exc.errno == errno.ENAMETOOLONG:
         raise _refuse(entry.name, "has a name that is too long") from exc
-
-
-def _duplicate(entry: _Entry) -> UnsafeArchive:
-    return _refuse(entry.name, "appears more than once")
 
 
 def _refuse(name: str, reason: str) -> UnsafeArchive:

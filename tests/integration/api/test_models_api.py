@@ -237,6 +237,8 @@ def test_every_response_carries_a_request_id_and_echoes_the_clients(api: Api) ->
     )
     assert response.headers["x-ms-request-id"]
     assert response.headers["x-ms-client-request-id"] == "abc"
+    anonymous = api.http.get(f"{ACCOUNTS}/models/nope", params=V_ACCOUNTS)
+    assert anonymous.headers["x-ms-client-request-id"] == anonymous.headers["x-ms-request-id"]
 
 
 @pytest.mark.parametrize(

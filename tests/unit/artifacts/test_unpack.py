@@ -264,6 +264,16 @@ def test_refuses_more_entries_than_the_cap(tmp_path: Path) -> None:
     assert message == "archive has more than 3 entries (the limit)"
 
 
+def test_counts_zip_entries_even_when_the_end_record_understates_them(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "a.zip", {f"f{i}": b"" for i in range(5)})
+    raw = bytearray(archive.read_bytes())
+    end = raw.rindex(b"PK\x05\x06")
+    raw[end + 8 : end + 12] = (1).to_bytes(2, "little") * 2  # entries on disk, in total
+    archive.write_bytes(bytes(raw))
+    message = refused(archive, tmp_path / "out", UnpackLimits(max_files=3))
+    assert message == "archive has more than 3 entries (the limit)"
+
+
 def test_refuses_a_file_that_is_not_an_archive(tmp_path: Path) -> None:
     plain = tmp_path / "model.zip"
     plain.write_bytes(b"just some weights" * 100)

@@ -1,0 +1,543 @@
+"""Registry benchmark: registrations per second and list-page latency, per backend.
+
+For each metadata backend (SQLite, PostgreSQL) this starts a fresh `modelyard serve`
+process, then over loopback HTTP:
+
+1. measures the HTTP ceiling: `GET /healthz` from C concurrent workers for ~5 s;
+2. registers N small models (`file://` URL of a ~1 KB file) from C workers;
+3. walks every list page sequentially, following `nextLink` as-is, and once more
+   filtered by name.
+
+It prints each backend's numbers next to that same server's `/healthz` rate, as
+ratios, so results compare across machines. Run: `.venv/bin/python bench/registry.py`
+(`make bench`); `--help` lists the knobs. Exits non-zero when any request fails.
+
+The client is one thread per worker, each with its own keep-alive `httpx.Client`
+(lighter per request than `httpx.AsyncClient`); it shares the machine's cores with
+the server and, for PostgreSQL, the database, so absolute numbers are a floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+from psycopg import sql
+
+API_VERSION = "2017-09-01-preview"
+ACCOUNT_PATH = "/api/subscriptions/bench/resourceGroups/bench/accounts/bench"
+BACKENDS = ("sqlite", "postgresql")
+HEALTHZ_SECONDS = 5.0
+NAMES = 50  # models are named m0 .. m49, round robin
+FILTER_NAME = "m7"
+PROGRESS_EVERY = 2000
+MODEL_BYTES = 1024
+READY_TIMEOUT_S = 60.0
+
+
+# -- results -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Milliseconds, over every timed request of one phase."""
+
+    p50_ms: float
+    p99_ms: float
+
+    @classmethod
+    def of(cls, seconds: list[float]) -> Latency:
+        ordered = sorted(seconds)
+        return cls(_percentile(ordered, 50) * 1000, _percentile(ordered, 99) * 1000)
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    requests: int
+    seconds: float
+    per_second: float
+    latency: Latency
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    models: int
+    seconds: float
+    per_second: float
+    latency: Latency
+
+
+@dataclass(frozen=True)
+class WalkResult:
+    pages: int
+    items: int
+    seconds: float
+    items_per_second: float
+    latency: Latency
+
+
+@dataclass(frozen=True)
+class BackendResult:
+    backend: str
+    healthz: HealthResult
+    register: RegisterResult
+    walk: WalkResult
+    filtered_walk: WalkResult
+
+    @property
+    def register_vs_healthz(self) -> float:
+        """Registrations/s as a fraction of the HTTP ceiling (1.0 = as fast as /healthz)."""
+        return self.register.per_second / self.healthz.per_second
+
+    @property
+    def page_p50_vs_healthz(self) -> float:
+        """List-page p50 latency in multiples of the /healthz p50 latency."""
+        return self.walk.latency.p50_ms / self.healthz.latency.p50_ms
+
+
+class BenchError(Exception):
+    """A request failed or the server misbehaved: the run is not a valid measurement."""
+
+
+def _percentile(ordered: list[float], pct: float) -> float:
+    """Nearest-rank percentile of an already sorted list (0.0 when empty)."""
+    if not ordered:
+        return 0.0
+    rank = max(1, -(-len(ordered) * pct // 100))  # ceil(n * pct / 100)
+    return ordered[int(rank) - 1]
+
+
+# -- the server under test ---------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """`python -m modelyard serve` in `workdir` (so file:// URLs under it are allowed)."""
+
+    def __init__(self, home: Path, workdir: Path, database_url: str | None) -> None:
+        self.home = home
+        self.workdir = workdir
+        self.database_url = database_url
+        self.port = _free_port()
+        self.log = workdir.parent / "server.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def token(self) -> str:
+        return (self.home / "admin-token").read_text().strip()
+
+    def start(self) -> None:
+        args = [sys.executable, "-m", "modelyard", "serve", "--port", str(self.port)]
+        args += ["--home", str(self.home)]
+        if self.database_url:
+            args += ["--database-url", self.database_url]
+        # Inherited MODELYARD_* settings would make runs incomparable: use the defaults.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+        with self.log.open("ab") as log:
+            self._process = subprocess.Popen(
+                args, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise BenchError(f"server exited at start:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise BenchError(f"server not ready in {READY_TIMEOUT_S:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no server log)"
+
+
+@contextmanager
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """A fresh, empty database for one run (dropped afterwards); yields its SQLAlchemy URL."""
+    name = f"modelyard_bench_{secrets.token_hex(5)}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    parts = urlsplit(admin_url)
+    scheme = "postgresql+psycopg" if parts.scheme in ("postgresql", "postgres") else parts.scheme
+    try:
+        yield urlunsplit((scheme, parts.netloc, f"/{name}", parts.query, ""))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@contextmanager
+def running_server(backend: str, pg_admin_url: str) -> Iterator[tuple[ServerProcess, Path]]:
+    """A started server on a fresh home (and database); yields it and the model file."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"modelyard-bench-{backend}-"))
+    server: ServerProcess | None = None
+    try:
+        workdir = scratch / "work"
+        workdir.mkdir()
+        model_file = workdir / "model.bin"
+        model_file.write_bytes(os.urandom(MODEL_BYTES))
+        with _database_for(backend, pg_admin_url) as database_url:
+            server = ServerProcess(scratch / "home", workdir, database_url)
+            try:
+                server.start()
+                yield server, model_file
+            finally:
+                server.stop()
+    except BenchError:
+        raise
+    except Exception as exc:
+        tail = server.log_tail() if server is not None else ""
+        raise BenchError(f"{backend}: {exc!r}\n{tail}") from exc
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextmanager
+def _database_for(backend: str, pg_admin_url: str) -> Iterator[str | None]:
+    if backend == "sqlite":
+        yield None  # the server's default: SQLite in its home
+        return
+    with postgres_database(pg_admin_url) as url:
+        yield url
+
+
+# -- load generation ---------------------------------------------------------------------
+
+
+def _client(server: ServerProcess) -> httpx.Client:
+    return httpx.Client(
+        base_url=server.url,
+        headers={"Authorization": f"Bearer {server.token}"},
+        timeout=120.0,
+    )
+
+
+def _in_parallel(workers: int, job: Callable[[int], list[float]]) -> list[float]:
+    """Run `job(worker_index)` on `workers` threads; all their latencies, merged."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(job, range(workers)))
+    return list(itertools.chain.from_iterable(parts))
+
+
+def measure_healthz(server: ServerProcess, concurrency: int) -> HealthResult:
+    start = time.perf_counter()
+    deadline = start + HEALTHZ_SECONDS
+    failures: list[str] = []
+
+    def worker(_: int) -> list[float]:
+        latencies: list[float] = []
+        with _client(server) as http:
+            while time.perf_counter() < deadline:
+                began = time.perf_counter()
+                response = http.get("/healthz")
+                latencies.append(time.perf_counter() - began)
+                if response.status_code != 200:
+                    failures.append(f"/healthz: {response.status_code} {response.text[:200]}")
+        return latencies
+
+    latencies = _in_parallel(concurrency, worker)
+    seconds = time.perf_counter() - start
+    if failures:
+        raise BenchError(f"{len(failures)} /healthz requests failed; first: {failures[0]}")
+    return HealthResult(len(latencies), seconds, len(latencies) / seconds, Latency.of(latencies))
+
+
+def register_models(
+    server: ServerProcess, model_file: Path, models: int, concurrency: int
+) -> RegisterResult:
+    next_index = itertools.count()  # next() on a count is atomic under the GIL
+    url = f"{ACCOUNT_PATH}/models"
+    params = {"api-version": API_VERSION}
+    model_url = model_file.as_uri()
+    done_lock = threading.Lock()
+    done = 0
+    failures: list[str] = []
+
+    def worker(_: int) -> list[float]:
+        nonlocal done
+        latencies: list[float] = []
+        with _client(server) as http:
+            while (i := next(next_index)) < models:
+                body = {
+                    "name": f"m{i % NAMES}",
+                    "url": model_url,
+                    "mimeType": "application/octet-stream",
+                    "tags": ["bench"],
+                }
+                began = time.perf_counter()
+                try:
+                    response = http.post(url, params=params, json=body)
+                except httpx.HTTPError as exc:
+                    failures.append(f"model {i}: {exc!r}")
+                    continue
+                latencies.append(time.perf_counter() - began)
+                if response.status_code != 200:
+                    failures.append(f"model {i}: {response.status_code} {response.text[:300]}")
+                with done_lock:
+                    done += 1
+                    if done % PROGRESS_EVERY == 0:
+                        print(f"    registered {done:,}/{models:,}", flush=True)
+        return latencies
+
+    start = time.perf_counter()
+    latencies = _in_parallel(concurrency, worker)
+    seconds = time.perf_counter() - start
+    if failures:
+        shown = "\n      ".join(failures[:5])
+        raise BenchError(
+            f"{len(failures)} of {models} registrations failed; first ones:\n      {shown}"
+        )
+    return RegisterResult(models, seconds, models / seconds, Latency.of(latencies))
+
+
+def walk_pages(
+    server: ServerProcess, page_size: int, expected: int, name: str | None = None
+) -> WalkResult:
+    """Follow `nextLink` from the first page to the last, one request at a time."""
+    params = {"api-version": API_VERSION, "count": str(page_size)}
+    if name is not None:
+        params["name"] = name
+    first = httpx.URL(f"{server.url}{ACCOUNT_PATH}/models", params=params)
+    ids: set[str] = set()
+    items = 0
+    latencies: list[float] = []
+    with _client(server) as http:
+        next_link: str | httpx.URL | None = first
+        start = time.perf_counter()
+        while next_link is not None:
+            began = time.perf_counter()
+            response = http.get(next_link)
+            latencies.append(time.perf_counter() - began)
+            if response.status_code != 200:
+                raise BenchError(
+                    f"list page {len(latencies)}: {response.status_code} {response.text[:300]}"
+                )
+            page: dict[str, Any] = response.json()
+            values = page["value"]
+            items += len(values)
+            ids.update(model["id"] for model in values)
+            next_link = page.get("nextLink")
+        seconds = time.perf_counter() - start
+    what = f"walk filtered by name={name}" if name else "walk"
+    if items != expected or len(ids) != expected:
+        raise BenchError(f"{what}: {items} items, {len(ids)} distinct ids, expected {expected}")
+    return WalkResult(len(latencies), items, seconds, items / seconds, Latency.of(latencies))
+
+
+def run_backend(backend: str, args: argparse.Namespace) -> BackendResult:
+    print(f"\n== {backend}: starting a fresh server", flush=True)
+    with running_server(backend, args.pg_admin_url) as (server, model_file):
+        print(f"  /healthz for {HEALTHZ_SECONDS:.0f} s, {args.concurrency} workers", flush=True)
+        healthz = measure_healthz(server, args.concurrency)
+        print(f"  registering {args.models:,} models, {args.concurrency} workers", flush=True)
+        register = register_models(server, model_file, args.models, args.concurrency)
+        print(f"  walking list pages of {args.page_size}", flush=True)
+        walk = walk_pages(server, args.page_size, args.models)
+        expected = len(range(int(FILTER_NAME[1:]), args.models, NAMES))
+        filtered = walk_pages(server, args.page_size, expected, name=FILTER_NAME)
+    result = BackendResult(backend, healthz, register, walk, filtered)
+    print_backend(result)
+    return result
+
+
+# -- reporting ---------------------------------------------------------------------------
+
+
+def _row(label: str, value: str, detail: str = "") -> str:
+    return f"  {label:<26}{value:>14}   {detail}".rstrip()
+
+
+def print_backend(r: BackendResult) -> None:
+    h, reg, w, f = r.healthz, r.register, r.walk, r.filtered_walk
+    print(f"\n  {r.backend}")
+    print(
+        _row(
+            "/healthz (HTTP ceiling)",
+            f"{h.per_second:,.0f} req/s",
+            f"p50 {h.latency.p50_ms:.2f} ms  p99 {h.latency.p99_ms:.2f} ms  ({h.requests:,} req)",
+        )
+    )
+    print(
+        _row(
+            "register",
+            f"{reg.per_second:,.0f} /s",
+            f"p50 {reg.latency.p50_ms:.2f} ms  p99 {reg.latency.p99_ms:.2f} ms  "
+            f"({reg.models:,} in {reg.seconds:.1f} s)",
+        )
+    )
+    for label, walk in (("list page", w), (f"list page, name={FILTER_NAME}", f)):
+        print(
+            _row(
+                label,
+                f"{walk.latency.p50_ms:.2f} ms p50",
+                f"p99 {walk.latency.p99_ms:.2f} ms  {walk.pages} pages  "
+                f"{walk.items:,} items  {walk.items_per_second:,.0f} items/s",
+            )
+        )
+    print(_row("register / healthz rate", f"{r.register_vs_healthz:.3f}"))
+    print(_row("page p50 / healthz p50", f"{r.page_p50_vs_healthz:.1f}x"))
+
+
+def print_summary(results: list[BackendResult], args: argparse.Namespace) -> None:
+    print(
+        f"\n== summary: {args.models:,} models, concurrency {args.concurrency}, "
+        f"page size {args.page_size}, {os.cpu_count()} CPU cores (client, server and "
+        "database share them)"
+    )
+    header = (
+        f"  {'backend':<11}{'healthz/s':>10}{'reg/s':>8}{'reg÷hz':>8}"
+        f"{'reg p50':>9}{'reg p99':>9}{'page p50':>10}{'page p99':>10}"
+        f"{'hz p50':>8}{'page÷hz':>9}"
+    )
+    print(header)
+    for r in results:
+        print(
+            f"  {r.backend:<11}{r.healthz.per_second:>10,.0f}{r.register.per_second:>8,.0f}"
+            f"{r.register_vs_healthz:>8.3f}{r.register.latency.p50_ms:>9.2f}"
+            f"{r.register.latency.p99_ms:>9.2f}{r.walk.latency.p50_ms:>10.2f}"
+            f"{r.walk.latency.p99_ms:>10.2f}{r.healthz.latency.p50_ms:>8.2f}"
+            f"{r.page_p50_vs_healthz:>8.1f}x"
+        )
+    print("  (latencies in ms; reg÷hz = registrations/s ÷ /healthz req/s of the same server;")
+    print("   page÷hz = list-page p50 ÷ /healthz p50)")
+    by_name = {r.backend: r for r in results}
+    if "sqlite" in by_name and "postgresql" in by_name:
+        pg, lite = by_name["postgresql"], by_name["sqlite"]
+        register_ratio = pg.register.per_second / lite.register.per_second
+        page_ratio = pg.walk.latency.p50_ms / lite.walk.latency.p50_ms
+        print(
+            f"  PostgreSQL / SQLite: registrations/s {register_ratio:.2f}"
+            f"   list-page p50 {page_ratio:.2f}"
+        )
+
+
+def _result_json(results: list[BackendResult], args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "models": args.models,
+        "concurrency": args.concurrency,
+        "page_size": args.page_size,
+        "cpu_count": os.cpu_count(),
+        "backends": {
+            r.backend: {
+                **asdict(r),
+                "register_vs_healthz": r.register_vs_healthz,
+                "page_p50_vs_healthz": r.page_p50_vs_healthz,
+            }
+            for r in results
+        },
+    }
+
+
+# -- command line ------------------------------------------------------------------------
+
+
+def _backends(raw: str) -> list[str]:
+    chosen = [b.strip() for b in raw.split(",") if b.strip()]
+    unknown = [b for b in chosen if b not in BACKENDS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(BACKENDS)} (got {raw!r})")
+    return chosen
+
+
+def _positive(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {raw})")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--models", type=_positive, default=10_000, help="default 10000")
+    parser.add_argument("--concurrency", type=_positive, default=8, help="default 8")
+    parser.add_argument(
+        "--backends", type=_backends, default=list(BACKENDS), help="default sqlite,postgresql"
+    )
+    parser.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get(
+            "MODELYARD_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="where to create (and drop) the benchmark's PostgreSQL database; "
+        "default $MODELYARD_TEST_PG_ADMIN_URL or postgres on 127.0.0.1:5432",
+    )
+    parser.add_argument("--page-size", type=int, default=100, help="list count, 1..1000")
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    args = parser.parse_args(argv)
+    if not 1 <= args.page_size <= 1000:
+        parser.error("--page-size must be between 1 and 1000")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    print(
+        f"modelyard registry benchmark: {args.models:,} models, concurrency "
+        f"{args.concurrency}, backends {','.join(args.backends)}, {os.cpu_count()} CPU cores"
+    )
+    results: list[BackendResult] = []
+    try:
+        for backend in args.backends:
+            results.append(run_backend(backend, args))
+    except BenchError as exc:
+        print(f"\nFAILED: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    print_summary(results, args)
+    if args.json is not None:
+        args.json.write_text(json.dumps(_result_json(results, args), indent=2) + "\n")
+        print(f"  results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
