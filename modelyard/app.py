@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
@@ -20,9 +21,13 @@ from modelyard.api import admin, mms, mms2017
 from modelyard.api.mms import errors as mms_errors
 from modelyard.api.request_id import RequestIdMiddleware
 from modelyard.artifacts import FetchPolicy, LocalBlobStore, UnpackLimits
+from modelyard.builder.environments import UvEnvironmentBuilder
 from modelyard.config import Settings
 from modelyard.domain.errors import ModelyardError
+from modelyard.domain.operations import OperationKind
+from modelyard.operations.worker import WorkerPool
 from modelyard.services.context import ServiceContext
+from modelyard.services.image_build import image_build_handler
 from modelyard.services.tokens import ensure_admin_token
 from modelyard.store.database import Database
 
@@ -45,26 +50,51 @@ def build_context(settings: Settings, db: Database) -> ServiceContext:
             max_ratio=settings.unpack_max_ratio,
         ),
         max_artifact_bytes=settings.max_artifact_bytes,
+        environments=UvEnvironmentBuilder(settings.home / "envs"),
+        home=settings.home,
         strict_accounts=settings.strict_accounts,
     )
+
+
+def build_workers(settings: Settings, context: ServiceContext, concurrency: int) -> WorkerPool:
+    """The workers that run operations, for the server (embedded) or `modelyard worker`."""
+    return WorkerPool(
+        db=context.db,
+        handlers={OperationKind.IMAGE: image_build_handler(context)},
+        concurrency=concurrency,
+        lease=timedelta(seconds=settings.operation_lease_s),
+        status_for=mms_errors.status_for,
+    )
+
+
+def prepare_home(settings: Settings, context: ServiceContext) -> None:
+    """Start-up chores shared by server and workers: schema, leftovers of killed work."""
+    context.db.migrate()
+    if isinstance(context.blobs, LocalBlobStore):
+        context.blobs.sweep_tmp(older_than_s=3600)
+    if isinstance(context.environments, UvEnvironmentBuilder):
+        for leftover in context.environments.sweep_partial():
+            _log.info("removed a half-built environment", path=str(leftover))
 
 
 def create_app(settings: Settings) -> FastAPI:
     settings.home.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url)
     context = build_context(settings, db)
+    workers = build_workers(settings, context, settings.workers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db.migrate()
+        prepare_home(settings, context)
         if ensure_admin_token(db, settings.admin_token_path):
             _log.info("created admin token", path=str(settings.admin_token_path))
-        if isinstance(context.blobs, LocalBlobStore):
-            context.blobs.sweep_tmp(older_than_s=3600)
+        if settings.workers:
+            workers.start()
         _log.info("ready", admin_token_file=str(settings.admin_token_path))
         try:
             yield
         finally:
+            workers.stop()
             db.dispose()
 
     app = FastAPI(
@@ -75,6 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.context = context
+    app.state.workers = workers
 
     app.add_exception_handler(ModelyardError, mms_errors.handle_domain_error)
     app.add_exception_handler(RequestValidationError, mms_errors.handle_validation_error)

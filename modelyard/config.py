@@ -65,6 +65,19 @@ class Settings(BaseSettings):
     strict_accounts: bool = Field(
         False, description="Refuse writes to accounts that were not created beforehand."
     )
+    workers: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="Embedded workers running builds; 0 leaves them to "
+        "`modelyard worker` processes.",
+    )
+    operation_lease_s: float = Field(
+        15.0,
+        gt=1,
+        description="How long a worker's claim on an operation lasts without a "
+        "heartbeat; a killed worker's operation is taken up again after this.",
+    )
     page_size_default: int = Field(100, gt=0, le=1000, description="List page size without count.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: str = Field("console", description="console (human) or json.")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from modelyard.cli import models, tokens
+from modelyard.cli import images, manifests, models, tokens
 from modelyard.cli._common import console
 
 app = typer.Typer(
@@ -16,6 +16,9 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(models.app, name="model")
+app.add_typer(manifests.app, name="manifest")
+app.add_typer(images.app, name="image")
+app.add_typer(images.operations, name="operation")
 app.add_typer(tokens.app, name="token")
 
 
@@ -69,3 +72,49 @@ def serve(
         access_log=access_log,
         timeout_graceful_shutdown=10,
     )
+
+
+@app.command()
+def worker(
+    home: Annotated[
+        Path | None, typer.Option("--home", help="The server's data dir (shared).")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="The server's metadata store.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1)] = 2,
+) -> None:
+    """Run operation workers (image builds) beside a server, on the same database and data dir."""
+    import signal
+    import threading
+
+    from modelyard.app import build_context, build_workers, prepare_home
+    from modelyard.config import Settings
+    from modelyard.logs import configure_logging
+    from modelyard.store.database import Database
+
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "home": home,
+            "database_url": database_url,
+            "config_file": config,
+        }.items()
+        if value is not None
+    }
+    settings = Settings(**overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    context = build_context(settings, Database(settings.effective_database_url))
+    prepare_home(settings, context)
+    pool = build_workers(settings, context, concurrency)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    pool.start()
+    console.print(
+        f"modelyard worker {pool.identity}: {concurrency} workers on {settings.home}",
+        highlight=False,
+    )
+    stop.wait()
+    pool.stop()

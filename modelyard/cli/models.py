@@ -8,23 +8,20 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
+from modelyard.cli._account import target, target_callback
 from modelyard.cli._common import (
-    AccountOpt,
-    HomeOpt,
     JsonOpt,
-    RgOpt,
-    SubOpt,
-    TokenOpt,
-    UrlOpt,
     console,
-    make_client,
     print_json,
     print_table,
     reported_errors,
 )
-from modelyard.client import DEFAULT_URL
 
-app = typer.Typer(help="Register, list, show, download and delete models.", no_args_is_help=True)
+app = typer.Typer(
+    help="Register, list, show, download and delete models.",
+    no_args_is_help=True,
+    callback=target_callback,
+)
 
 
 def _progress() -> Progress:
@@ -40,6 +37,7 @@ def _progress() -> Progress:
 
 @app.command()
 def register(
+    ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", "-n", help="Model name.")],
     path: Annotated[
         Path | None, typer.Option("--path", "-p", help="Local file to upload.", exists=True)
@@ -50,20 +48,11 @@ def register(
     description: Annotated[str, typer.Option("--description", "-d")] = "",
     unpack: Annotated[bool, typer.Option("--unpack", help="Unpack a zip/tar.")] = False,
     as_json: JsonOpt = False,
-    server: UrlOpt = DEFAULT_URL,
-    token: TokenOpt = None,
-    home: HomeOpt = None,
-    subscription: SubOpt = "local",
-    resource_group: RgOpt = "default",
-    account: AccountOpt = "default",
 ) -> None:
     """Register a model from a local file (--path) or a URL (--model-url)."""
     if (path is None) == (url is None):
         raise typer.BadParameter("give exactly one of --path or --model-url")
-    with (
-        reported_errors(),
-        make_client(server, token, home, subscription, resource_group, account) as client,
-    ):
+    with reported_errors(), target(ctx).client() as client:
         if path is not None and path.is_dir():
             raise typer.BadParameter("--path must be a file; archive a folder and use --unpack")
         if path is not None:
@@ -97,21 +86,13 @@ def register(
 
 @app.command("list")
 def list_(
+    ctx: typer.Context,
     name: Annotated[str | None, typer.Option("--name", "-n")] = None,
     tag: Annotated[str | None, typer.Option("--tag", "-t")] = None,
     as_json: JsonOpt = False,
-    server: UrlOpt = DEFAULT_URL,
-    token: TokenOpt = None,
-    home: HomeOpt = None,
-    subscription: SubOpt = "local",
-    resource_group: RgOpt = "default",
-    account: AccountOpt = "default",
 ) -> None:
     """List models, all pages, optionally by name or tag."""
-    with (
-        reported_errors(),
-        make_client(server, token, home, subscription, resource_group, account) as client,
-    ):
+    with reported_errors(), target(ctx).client() as client:
         models = list(client.list_models(name=name, tag=tag))
     if as_json:
         print_json(models)
@@ -135,38 +116,22 @@ def list_(
 
 @app.command()
 def show(
+    ctx: typer.Context,
     model_id: Annotated[str, typer.Argument(help="Model id.")],
-    server: UrlOpt = DEFAULT_URL,
-    token: TokenOpt = None,
-    home: HomeOpt = None,
-    subscription: SubOpt = "local",
-    resource_group: RgOpt = "default",
-    account: AccountOpt = "default",
 ) -> None:
     """Show one model as JSON."""
-    with (
-        reported_errors(),
-        make_client(server, token, home, subscription, resource_group, account) as client,
-    ):
+    with reported_errors(), target(ctx).client() as client:
         print_json(client.get_model(model_id))
 
 
 @app.command()
 def download(
+    ctx: typer.Context,
     model_id: Annotated[str, typer.Argument(help="Model id.")],
     dest: Annotated[Path, typer.Option("--out", "-o", help="File or folder.")] = Path(),
-    server: UrlOpt = DEFAULT_URL,
-    token: TokenOpt = None,
-    home: HomeOpt = None,
-    subscription: SubOpt = "local",
-    resource_group: RgOpt = "default",
-    account: AccountOpt = "default",
 ) -> None:
     """Download a model's stored artifact."""
-    with (
-        reported_errors(),
-        make_client(server, token, home, subscription, resource_group, account) as client,
-    ):
+    with reported_errors(), target(ctx).client() as client:
         size = int(client.get_model(model_id)["size"])
         with _progress() as progress:
             task = progress.add_task("downloading", total=size)
@@ -178,18 +143,10 @@ def download(
 
 @app.command()
 def delete(
+    ctx: typer.Context,
     model_id: Annotated[str, typer.Argument(help="Model id.")],
-    server: UrlOpt = DEFAULT_URL,
-    token: TokenOpt = None,
-    home: HomeOpt = None,
-    subscription: SubOpt = "local",
-    resource_group: RgOpt = "default",
-    account: AccountOpt = "default",
 ) -> None:
     """Delete a model (refused while a manifest uses it)."""
-    with (
-        reported_errors(),
-        make_client(server, token, home, subscription, resource_group, account) as client,
-    ):
+    with reported_errors(), target(ctx).client() as client:
         client.delete_model(model_id)
     console.print(f"deleted {model_id}")

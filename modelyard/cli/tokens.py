@@ -6,24 +6,19 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli._common import (
-    HomeOpt,
-    JsonOpt,
-    TokenOpt,
-    UrlOpt,
-    console,
-    make_client,
-    print_json,
-    print_table,
-    reported_errors,
-)
-from modelyard.client import DEFAULT_URL
+from modelyard.cli._account import target, target_callback
+from modelyard.cli._common import JsonOpt, console, print_json, print_table, reported_errors
 
-app = typer.Typer(help="Create, list and revoke bearer tokens.", no_args_is_help=True)
+app = typer.Typer(
+    help="Create, list and revoke bearer tokens (needs an Owner token).",
+    no_args_is_help=True,
+    callback=target_callback,
+)
 
 
 @app.command()
 def create(
+    ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", "-n", help="A label for the token.")],
     role: Annotated[str, typer.Option("--role", help="Reader, Contributor or Owner.")] = (
         "Contributor"
@@ -33,12 +28,9 @@ def create(
         typer.Option("--scope", help="subscriptionId/resourceGroup/account; repeatable."),
     ] = None,
     as_json: JsonOpt = False,
-    server: UrlOpt = DEFAULT_URL,
-    token: TokenOpt = None,
-    home: HomeOpt = None,
 ) -> None:
     """Create a token; its secret is printed once."""
-    with reported_errors(), make_client(server, token, home) as client:
+    with reported_errors(), target(ctx).client() as client:
         created = client.create_token(name, role, scope)
     if as_json:
         print_json(created)
@@ -49,13 +41,11 @@ def create(
 
 @app.command("list")
 def list_(
+    ctx: typer.Context,
     as_json: JsonOpt = False,
-    server: UrlOpt = DEFAULT_URL,
-    token: TokenOpt = None,
-    home: HomeOpt = None,
 ) -> None:
     """List tokens (never their secrets)."""
-    with reported_errors(), make_client(server, token, home) as client:
+    with reported_errors(), target(ctx).client() as client:
         tokens = client.list_tokens()
     if as_json:
         print_json(tokens)
@@ -79,12 +69,10 @@ def list_(
 
 @app.command()
 def revoke(
+    ctx: typer.Context,
     token_id: Annotated[str, typer.Argument(help="Token id (from `modelyard token list`).")],
-    server: UrlOpt = DEFAULT_URL,
-    token: TokenOpt = None,
-    home: HomeOpt = None,
 ) -> None:
     """Revoke a token: it stops working at once."""
-    with reported_errors(), make_client(server, token, home) as client:
+    with reported_errors(), target(ctx).client() as client:
         client.revoke_token(token_id)
     console.print(f"revoked {token_id}")

@@ -7,6 +7,7 @@ domain's exception classes (see `_errors.py`).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,6 +191,119 @@ class Client:
 
     def delete_model(self, model_id: str) -> None:
         self._request("DELETE", f"/models/{model_id}")
+
+    # -- manifests --------------------------------------------------------------------
+
+    def create_manifest(
+        self,
+        name: str,
+        *,
+        driver: str,
+        assets: list[dict[str, Any]],
+        model_ids: list[str] | None = None,
+        runtime: str = "Python",
+        pip_requirements: str | None = None,
+        conda_env_file: str | None = None,
+        description: str = "",
+    ) -> dict[str, Any]:
+        """`driver` is the id of the asset holding the driver program; urls as for models."""
+        properties = {
+            key: value
+            for key, value in (
+                ("pipRequirements", pip_requirements),
+                ("condaEnvFile", conda_env_file),
+            )
+            if value
+        }
+        body = {
+            "name": name,
+            "description": description,
+            "driverProgram": driver,
+            "assets": assets,
+            "modelIds": model_ids or [],
+            "modelType": "Registered",
+            "targetRuntime": {"runtimeType": runtime, "properties": properties},
+            "webserviceType": "Realtime",
+        }
+        result: dict[str, Any] = self._request("POST", "/manifests", json=body).json()
+        return result
+
+    def list_manifests(
+        self, *, model_id: str | None = None, name: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        params = {k: v for k, v in (("modelId", model_id), ("manifestName", name)) if v}
+        return self._walk("/manifests", params)
+
+    def get_manifest(self, manifest_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/manifests/{manifest_id}").json()
+        return result
+
+    # -- images and operations --------------------------------------------------------
+
+    def create_image(
+        self, manifest_id: str, *, name: str | None = None, description: str = ""
+    ) -> tuple[dict[str, Any], str]:
+        """Queue a build; returns the image as first seen and the operation id."""
+        body = {
+            "name": name,
+            "description": description,
+            "imageType": "Docker",
+            "manifestId": manifest_id,
+        }
+        response = self._request("POST", "/images", json=body)
+        operation_id = response.headers["Operation-Location"].rstrip("/").split("/")[-1]
+        return response.json(), operation_id
+
+    def list_images(
+        self, *, manifest_id: str | None = None, manifest_name: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        params = {
+            k: v for k, v in (("manifestId", manifest_id), ("manifestName", manifest_name)) if v
+        }
+        return self._walk("/images", params)
+
+    def get_image(self, image_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/images/{image_id}").json()
+        return result
+
+    def read_build_log(self, image_id: str, offset: int = 0) -> tuple[str, int, str]:
+        """(text from `offset`, next offset, operation state) of an image's build log."""
+        response = self._request(
+            "GET", f"/images/{image_id}/buildLog", params={"offset": str(offset)}
+        )
+        return (
+            response.text,
+            int(response.headers["x-ms-log-next-offset"]),
+            response.headers["x-ms-operation-state"],
+        )
+
+    def get_operation(self, operation_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/operations/{operation_id}").json()
+        return result
+
+    def cancel_operation(self, operation_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("POST", f"/operations/{operation_id}/cancel").json()
+        return result
+
+    def wait_operation(
+        self,
+        operation_id: str,
+        *,
+        timeout_s: float = 1800,
+        poll_s: float = 0.5,
+        on_poll: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the operation ends; returns its final status (whatever the state)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self.get_operation(operation_id)
+            if on_poll is not None:
+                on_poll(status)
+            if status["state"] in ("Succeeded", "Failed", "Cancelled"):
+                return status
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"operation {operation_id} still {status['state']}")
+            time.sleep(poll_s)
 
     # -- tokens (Owner) ---------------------------------------------------------------
 

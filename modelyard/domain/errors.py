@@ -11,6 +11,8 @@ error only needs a class here and (maybe) a line in that mapping.
     │   ├── ForbiddenUrl            a URL's scheme, host or path is not allowed
     │   └── FetchFailed             a URL could not be fetched (404, refused, timeout)
     ├── PayloadTooLarge             a body or artifact exceeds a configured cap
+    ├── BuildFailed                 an image build step failed (resolver, installer, engine)
+    ├── OperationCancelled          async work stopped because a user cancelled it
     ├── Unauthenticated             no valid bearer token
     └── PermissionDenied            a valid token without rights on the target
 """
@@ -18,12 +20,14 @@ error only needs a class here and (maybe) a line in that mapping.
 from __future__ import annotations
 
 __all__ = [
+    "BuildFailed",
     "Conflict",
     "FetchFailed",
     "ForbiddenUrl",
     "Invalid",
     "ModelyardError",
     "NotFound",
+    "OperationCancelled",
     "PayloadTooLarge",
     "PermissionDenied",
     "Unauthenticated",
@@ -84,6 +88,18 @@ class PayloadTooLarge(ModelyardError):
     """Raised when an uploaded or fetched artifact exceeds the configured size cap."""
 
     code = "PayloadTooLarge"
+
+
+class BuildFailed(ModelyardError):
+    """Raised when a build step fails; the message says which step and why (resolver output)."""
+
+    code = "BuildFailed"
+
+
+class OperationCancelled(ModelyardError):
+    """Raised inside async work when its operation was cancelled; the work cleans up and stops."""
+
+    code = "OperationCancelled"
 
 
 class Unauthenticated(ModelyardError):

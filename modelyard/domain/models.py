@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from modelyard.domain.errors import Invalid
+from modelyard.domain.naming import validate_length, validate_name
 
-NAME_MAX = 32
 TAG_MAX = 30
 DESCRIPTION_MAX = 200
 MIME_MAX = 255
 URL_MAX = 4096
 
-_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 _TAG = re.compile(r"^[A-Za-z0-9]+$")
 _MIME = re.compile(r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$")
 
@@ -39,12 +38,7 @@ class ModelSpec:
         validate_name(self.name)
         for tag in self.tags:
             validate_tag(tag)
-        if len(self.description) > DESCRIPTION_MAX:
-            raise Invalid(
-                f"description is {len(self.description)} characters; at most "
-                f"{DESCRIPTION_MAX} are allowed",
-                target="description",
-            )
+        validate_length(self.description, DESCRIPTION_MAX, "description")
         if not self.url or not self.url.strip():
             raise Invalid("url is required", target="url")
         if len(self.url) > URL_MAX:
@@ -56,18 +50,6 @@ class ModelSpec:
                 f"mimeType '{self.mime_type}' is not a media type such as application/octet-stream",
                 target="mimeType",
             )
-
-
-def validate_name(name: str) -> None:
-    if not name:
-        raise Invalid("name is required", target="name")
-    if len(name) > NAME_MAX:
-        raise Invalid(
-            f"name '{name}' is {len(name)} characters; at most {NAME_MAX} are allowed",
-            target="name",
-        )
-    if not _NAME.match(name):
-        raise Invalid(f"name '{name}' may contain only letters, digits and hyphens", target="name")
 
 
 def validate_tag(tag: str) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from modelyard.artifacts import BlobStore, FetchPolicy, UnpackLimits
+from modelyard.builder.environments import EnvironmentBuilder
 from modelyard.domain.accounts import AccountRef
 from modelyard.domain.errors import NotFound
 from modelyard.store.database import Database
@@ -18,7 +20,13 @@ class ServiceContext:
     fetch_policy: FetchPolicy
     unpack_limits: UnpackLimits
     max_artifact_bytes: int
+    environments: EnvironmentBuilder
+    home: Path
     strict_accounts: bool = False
+
+    @property
+    def images_root(self) -> Path:
+        return self.home / "images"
 
     def read(self) -> UnitOfWork:
         return UnitOfWork(self.db, write=False)

@@ -8,33 +8,22 @@ no row and no blob behind.
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from modelyard.artifacts import BlobRef, fetch_into, is_archive, unpack_archive
 from modelyard.domain.accounts import AccountRef
-from modelyard.domain.errors import Conflict, Invalid, NotFound, UnsafeArchive
+from modelyard.domain.errors import Conflict, NotFound
 from modelyard.domain.models import Model, ModelSpec
+from modelyard.services.artifacts import forget_blob_if_unused, forget_created, store_artifact
 from modelyard.services.context import ServiceContext, account_for_write, existing_account
 from modelyard.store.paging import Page, decode_token
 from modelyard.store.tables import utcnow
 
-UPLOAD_SCHEME = "upload"
 MODEL_KIND = "model"
 
 
-@dataclass(frozen=True)
-class _StoredArtifact:
-    ref: BlobRef
-    created: bool
-    file_name: str
-
-
 def register_model(ctx: ServiceContext, account: AccountRef, spec: ModelSpec) -> Model:
-    artifact = _store_artifact(ctx, account, spec.url, unpack=spec.unpack)
+    artifact = store_artifact(ctx, account, spec.url, unpack=spec.unpack)
     try:
         with ctx.write() as uow:
             account_id = account_for_write(ctx, uow, account)
@@ -56,8 +45,7 @@ def register_model(ctx: ServiceContext, account: AccountRef, spec: ModelSpec) ->
             uow.models.add(model)
             uow.commit()
     except BaseException:
-        if artifact.created:
-            _forget_blob_if_unused(ctx, artifact.ref.sha256)
+        forget_created(ctx, [artifact])
         raise
     return model
 
@@ -114,62 +102,4 @@ def delete_model(ctx: ServiceContext, account: AccountRef, model_id: str) -> Non
             )
         uow.models.delete(model_id)
         uow.commit()
-    _forget_blob_if_unused(ctx, model.sha256)
-
-
-def _store_artifact(
-    ctx: ServiceContext, account: AccountRef, url: str, *, unpack: bool
-) -> _StoredArtifact:
-    if urlsplit(url).scheme == UPLOAD_SCHEME:
-        return _artifact_from_upload(ctx, account, url, unpack=unpack)
-    with ctx.blobs.writer(max_bytes=ctx.max_artifact_bytes) as writer:
-        file_name = fetch_into(url, writer, ctx.fetch_policy)
-        tree = _unpack_checked(ctx, writer.temp_path) if unpack else None
-        ref, created = writer.commit()
-    if tree is not None:
-        _install_tree(ctx, ref.sha256, tree)
-    return _StoredArtifact(ref, created, file_name)
-
-
-def _artifact_from_upload(
-    ctx: ServiceContext, account: AccountRef, url: str, *, unpack: bool
-) -> _StoredArtifact:
-    upload_id = urlsplit(url).netloc
-    with ctx.read() as uow:
-        account_id = uow.accounts.find(account)
-        upload = uow.uploads.get(account_id, upload_id) if account_id is not None else None
-    if upload is None:
-        raise Invalid(
-            f"url: no upload '{upload_id}' in account {account.scope_key}",
-            target="url",
-            code="UploadNotFound",
-        )
-    if unpack and ctx.blobs.tree_path(upload.sha256) is None:
-        tree = _unpack_checked(ctx, ctx.blobs.path(upload.sha256))
-        _install_tree(ctx, upload.sha256, tree)
-    return _StoredArtifact(BlobRef(upload.sha256, upload.size), False, upload.file_name)
-
-
-def _unpack_checked(ctx: ServiceContext, archive: Path) -> Path:
-    if not is_archive(archive):
-        raise UnsafeArchive(
-            "unpack is true but the artifact is not a zip or tar archive", target="unpack"
-        )
-    scratch = ctx.blobs.scratch_dir()
-    try:
-        unpack_archive(archive, scratch, ctx.unpack_limits)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    return scratch
-
-
-def _install_tree(ctx: ServiceContext, sha256: str, tree: Path) -> None:
-    ctx.blobs.put_tree(sha256, tree)
-
-
-def _forget_blob_if_unused(ctx: ServiceContext, sha256: str) -> None:
-    with ctx.read() as uow:
-        in_use = uow.models.blob_in_use(sha256)
-    if not in_use:
-        ctx.blobs.delete(sha256)
+    forget_blob_if_unused(ctx, model.sha256)

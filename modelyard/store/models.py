@@ -9,7 +9,13 @@ from sqlalchemy.orm import Session
 
 from modelyard.domain.models import Model
 from modelyard.store.paging import Page, encode_token
-from modelyard.store.tables import ManifestModelRow, ModelRow, ModelTagRow, UploadRow
+from modelyard.store.tables import (
+    ManifestBlobRow,
+    ManifestModelRow,
+    ModelRow,
+    ModelTagRow,
+    UploadRow,
+)
 
 
 class ModelRepository:
@@ -77,10 +83,11 @@ class ModelRepository:
         )
 
     def blob_in_use(self, sha256: str) -> bool:
-        """Whether any model or upload still refers to this content."""
-        in_models = self._session.scalar(select(exists().where(ModelRow.sha256 == sha256)))
-        in_uploads = self._session.scalar(select(exists().where(UploadRow.sha256 == sha256)))
-        return bool(in_models or in_uploads)
+        """Whether any model, upload or manifest still refers to this content."""
+        for column in (ModelRow.sha256, UploadRow.sha256, ManifestBlobRow.sha256):
+            if self._session.scalar(select(exists().where(column == sha256))):
+                return True
+        return False
 
 
 def _to_entity(row: ModelRow) -> Model:

@@ -176,3 +176,71 @@ class UploadRow(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     file_name: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ManifestBlobRow(Base):
+    """Every blob a manifest refers to (assets, requirement files), for reference checks."""
+
+    __tablename__ = "manifest_blobs"
+    __table_args__ = (Index("ix_manifest_blobs_sha256", "sha256"),)
+
+    manifest_id: Mapped[str] = mapped_column(
+        ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class OperationRow(Base):
+    """Durable async work. A worker holds it through a lease it renews by heartbeat."""
+
+    __tablename__ = "operations"
+    __table_args__ = (
+        Index("ix_operations_claim", "state", "seq"),
+        Index("ix_operations_resource", "resource_id"),
+    )
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    resource_id: Mapped[str] = mapped_column(String(36))
+    resource_type: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[str] = mapped_column(String(255))
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    end_time: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class ImageRow(Base):
+    __tablename__ = "images"
+    __table_args__ = (
+        UniqueConstraint("account_id", "name", "version"),
+        Index("ix_images_account_seq", "account_id", "seq"),
+        Index("ix_images_manifest", "manifest_id"),
+    )
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text)
+    image_type: Mapped[str] = mapped_column(String(16))
+    manifest_id: Mapped[str] = mapped_column(ForeignKey("manifests.id", ondelete="RESTRICT"))
+    compute_resource_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    operation_id: Mapped[str] = mapped_column(String(36))
+    registry_location: Mapped[str | None] = mapped_column(Text, nullable=True)
+    registry_user: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Write-only: used to push when a container engine exists; never serialised.
+    registry_password: Mapped[str | None] = mapped_column(Text, nullable=True)
+    image_location: Mapped[str | None] = mapped_column(Text, nullable=True)
+    environment_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

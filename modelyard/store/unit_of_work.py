@@ -14,7 +14,10 @@ from modelyard.domain.errors import Conflict
 from modelyard.store.accounts import AccountRepository
 from modelyard.store.counters import VersionCounters
 from modelyard.store.database import Database
+from modelyard.store.images import ImageRepository
+from modelyard.store.manifests import ManifestRepository
 from modelyard.store.models import ModelRepository
+from modelyard.store.operations import OperationRepository
 from modelyard.store.tokens import TokenRepository
 from modelyard.store.uploads import UploadRepository
 
@@ -29,6 +32,9 @@ class UnitOfWork:
         self.accounts = AccountRepository(self.session)
         self.counters = VersionCounters(self.session)
         self.models = ModelRepository(self.session)
+        self.manifests = ManifestRepository(self.session)
+        self.images = ImageRepository(self.session)
+        self.operations = OperationRepository(self.session)
         self.uploads = UploadRepository(self.session)
         self.tokens = TokenRepository(self.session)
         return self

@@ -78,12 +78,12 @@ def test_tokens_are_managed_from_the_cli(server: Server) -> None:
     assert secret not in listed
     (server.workdir / "m.pkl").write_bytes(b"x")
     denied = server.cli(
-        "model", "register", "--path", "m.pkl", "--name", "m", "--token", secret, check=False
+        "model", "--token", secret, "register", "--path", "m.pkl", "--name", "m", check=False
     )
     assert denied.returncode == 1
     assert "Forbidden" in denied.stderr
     server.cli("token", "revoke", created["id"])
-    revoked = server.cli("model", "list", "--token", secret, check=False)
+    revoked = server.cli("model", "--token", secret, "list", check=False)
     assert "Unauthorized" in revoked.stderr
 
 

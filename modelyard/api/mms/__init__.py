@@ -1,12 +1,22 @@
-"""The Model Management account API (`.../accounts/{a}`, api-version 2017-09-01-preview)."""
+"""The Model Management API: routers shared by both route families.
+
+`build_routers(family)` builds the account API (`ACCOUNTS`) or the 2017-06
+hosting-account API (`HOSTING_ACCOUNTS`) from the same route code.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from modelyard.api.mms.family import ACCOUNTS, MmsFamily
 
-def build_routers() -> list[APIRouter]:
-    from modelyard.api.mms import models
-    from modelyard.api.mms.family import ACCOUNTS
 
-    return [models.build_router(ACCOUNTS)]
+def build_routers(family: MmsFamily = ACCOUNTS) -> list[APIRouter]:
+    from modelyard.api.mms import images, manifests, models, operations
+
+    return [
+        models.build_router(family),
+        manifests.build_router(family),
+        images.build_router(family),
+        operations.build_router(family),
+    ]

@@ -6,15 +6,18 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from modelyard.api.mms.errors import UnsupportedMediaType, describe_validation
 from modelyard.api.mms.family import MmsFamily
 from modelyard.domain.accounts import AccountRef
 from modelyard.domain.errors import Invalid, PayloadTooLarge
+from modelyard.store.paging import Page
 
 ShapeT = TypeVar("ShapeT", bound=BaseModel)
+T = TypeVar("T")
 
 MAX_JSON_BODY = 1024 * 1024
 MAX_PAGE = 1000
@@ -96,3 +99,55 @@ def absolute_url(request: Request, public_url: str | None, **params: str) -> str
 
 def base_url(request: Request, public_url: str | None) -> str:
     return (public_url or str(request.base_url)).rstrip("/")
+
+
+def list_response(
+    request: Request,
+    family: MmsFamily,
+    fetch: Callable[[int, str | None], Page[T]],
+    to_json: Callable[[T], dict[str, Any]],
+) -> Response:
+    """One list answer for either family, paging with `count` and `$skipToken`.
+
+    Account API: `{"value": [...], "nextLink": "<absolute URI>"}` with nextLink left out
+    on the last page (the 2017 Azure CLI loops forever on `"nextLink": null`).
+    Hosting-account API: the bare JSON array its seed shows — everything when no
+    `count` is given, else one page with a `Link: <...>; rel="next"` header.
+    """
+    settings = request.app.state.settings
+    if family.list_is_bare_array and "count" not in request.query_params:
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = fetch(MAX_PAGE, token)
+            items.extend(to_json(item) for item in page.items)
+            if page.next_token is None:
+                return JSONResponse(items)
+            token = page.next_token
+    page = fetch(
+        page_size(request, settings.page_size_default), request.query_params.get("$skipToken")
+    )
+    values = [to_json(item) for item in page.items]
+    next_link = (
+        absolute_url(request, settings.public_url, **{"$skipToken": page.next_token})
+        if page.next_token
+        else None
+    )
+    if family.list_is_bare_array:
+        headers = {"Link": f'<{next_link}>; rel="next"'} if next_link else None
+        return JSONResponse(values, headers=headers)
+    body: dict[str, Any] = {"value": values}
+    if next_link:
+        body["nextLink"] = next_link
+    return JSONResponse(body)
+
+
+def resource_uri(request: Request, family: MmsFamily, *parts: str) -> str:
+    """Absolute URI of a resource in this request's account, e.g. `.../images/<id>`."""
+    public_url = request.app.state.settings.public_url
+    params = request.path_params
+    account_path = (
+        f"/api/subscriptions/{params['subscriptionId']}/resourceGroups/"
+        f"{params['resourceGroupName']}/{family.segment}/{params['accountName']}"
+    )
+    return base_url(request, public_url) + account_path + "".join(f"/{p}" for p in parts)

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.api.deps import Caller, Context
 from modelyard.api.mms.common import (
-    absolute_url,
     account_from,
     api_version_checker,
-    base_url,
-    page_size,
+    list_response,
     read_json,
+    resource_uri,
 )
 from modelyard.api.mms.family import MmsFamily
 from modelyard.api.mms.shapes import ModelRequest, model_json, upload_json
@@ -23,6 +20,7 @@ from modelyard.domain.auth import Role
 from modelyard.domain.models import Model
 from modelyard.services import models as model_service
 from modelyard.services import uploads as upload_service
+from modelyard.store.paging import Page
 
 
 def build_router(family: MmsFamily) -> APIRouter:
@@ -33,13 +31,7 @@ def build_router(family: MmsFamily) -> APIRouter:
     )
 
     def model_uri(request: Request, model: Model) -> str:
-        public_url = request.app.state.settings.public_url
-        account_path = request.url.path.split(f"/{family.segment}/", 1)[0]
-        account_name = request.path_params["accountName"]
-        return (
-            f"{base_url(request, public_url)}{account_path}/{family.segment}/{account_name}"
-            f"/models/{model.id}"
-        )
+        return resource_uri(request, family, "models", model.id)
 
     @router.post(
         "/models",
@@ -65,45 +57,13 @@ def build_router(family: MmsFamily) -> APIRouter:
         caller.require(Role.READER, account)
         name = request.query_params.get("name") or None
         tag = request.query_params.get("tag") or None
-        settings = request.app.state.settings
-        if family.list_is_bare_array and "count" not in request.query_params:
-            return JSONResponse(_list_everything(ctx, request, account, name, tag))
-        count = page_size(request, settings.page_size_default)
-        page = model_service.list_models(
-            ctx,
-            account,
-            name=name,
-            tag=tag,
-            count=count,
-            skip_token=request.query_params.get("$skipToken"),
-        )
-        items = [model_json(m, model_uri(request, m)) for m in page.items]
-        next_link = (
-            absolute_url(request, settings.public_url, **{"$skipToken": page.next_token})
-            if page.next_token
-            else None
-        )
-        if family.list_is_bare_array:
-            headers = {"Link": f'<{next_link}>; rel="next"'} if next_link else None
-            return JSONResponse(items, headers=headers)
-        body: dict[str, Any] = {"value": items}
-        if next_link:  # the 2017 Azure CLI loops forever on "nextLink": null
-            body["nextLink"] = next_link
-        return JSONResponse(body)
 
-    def _list_everything(
-        ctx: Any, request: Request, account: Any, name: str | None, tag: str | None
-    ) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            page = model_service.list_models(
-                ctx, account, name=name, tag=tag, count=1000, skip_token=token
+        def fetch(count: int, token: str | None) -> Page[Model]:
+            return model_service.list_models(
+                ctx, account, name=name, tag=tag, count=count, skip_token=token
             )
-            items.extend(model_json(m, model_uri(request, m)) for m in page.items)
-            if page.next_token is None:
-                return items
-            token = page.next_token
+
+        return list_response(request, family, fetch, lambda m: model_json(m, model_uri(request, m)))
 
     @router.get("/models/{id}", summary="Get a model by id")
     def get(request: Request, id: str, ctx: Context, caller: Caller) -> JSONResponse:

@@ -1,0 +1,1 @@
+"""Durable async work: workers that claim operations from the database and run them."""
