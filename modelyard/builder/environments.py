@@ -159,6 +159,8 @@ class UvEnvironmentBuilder:
         not have (the usual reason a conda file fails here); otherwise the error
         carries uv's own explanation.
         """
+        if cancel.is_set():
+            raise OperationCancelled("resolving requirements cancelled")
         with tempfile.TemporaryDirectory(prefix="modelyard-resolve-") as tmp:
             workdir = Path(tmp)
             (workdir / "requirements.in").write_text("\n".join(requirements) + "\n")
@@ -249,6 +251,8 @@ class UvEnvironmentBuilder:
         and built again. On failure or cancellation the partial folder is removed.
         """
         path = self._env_path(lock.sha256)
+        if cancel.is_set():
+            raise OperationCancelled("materializing environment cancelled")
         self.root.mkdir(parents=True, exist_ok=True)
         with self._exclusive(lock.sha256, log=log, cancel=cancel):
             if self.is_ready(lock.sha256):

@@ -171,9 +171,11 @@ def _feed_stdin(proc: subprocess.Popen[bytes], text: str) -> None:
     assert proc.stdin is not None
     try:
         proc.stdin.write(text.encode())
-        proc.stdin.close()
     except BrokenPipeError:
         pass  # the tool exited without reading; its exit status says why
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
 
 
 def _drain(lines: queue.Queue[str | None], output: list[str], clean: Callable[[str], str]) -> None:

@@ -151,3 +151,9 @@ def resource_uri(request: Request, family: MmsFamily, *parts: str) -> str:
         f"{params['resourceGroupName']}/{family.segment}/{params['accountName']}"
     )
     return base_url(request, public_url) + account_path + "".join(f"/{p}" for p in parts)
+
+
+def build_log_uri(request: Request, family: MmsFamily, image_id: str) -> str:
+    """Followable as is: it carries the api-version its route requires."""
+    uri = resource_uri(request, family, "images", image_id, "buildLog")
+    return f"{uri}?api-version={family.api_version}"

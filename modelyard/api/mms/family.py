@@ -19,6 +19,11 @@ class MmsFamily:
     tag: str
 
     @property
+    def api_version(self) -> str:
+        """The version this server writes into links it hands out."""
+        return max(self.api_versions)
+
+    @property
     def prefix(self) -> str:
         return (
             "/api/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/"

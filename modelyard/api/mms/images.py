@@ -10,6 +10,7 @@ from modelyard.api.deps import Caller, Context
 from modelyard.api.mms.common import (
     account_from,
     api_version_checker,
+    build_log_uri,
     list_response,
     read_json,
     resource_uri,
@@ -32,7 +33,7 @@ def build_router(family: MmsFamily) -> APIRouter:
     )
 
     def to_json(request: Request, view: ImageView) -> dict[str, object]:
-        return image_json(view, resource_uri(request, family, "images", view.image.id))
+        return image_json(view, build_log_uri(request, family, view.image.id))
 
     @router.post(
         "/images",

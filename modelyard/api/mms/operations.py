@@ -6,7 +6,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from modelyard.api.deps import Caller, Context
-from modelyard.api.mms.common import account_from, api_version_checker, resource_uri
+from modelyard.api.mms.common import (
+    account_from,
+    api_version_checker,
+    build_log_uri,
+    resource_uri,
+)
 from modelyard.api.mms.family import MmsFamily
 from modelyard.api.mms.shapes import operation_json
 from modelyard.domain.auth import Role
@@ -24,7 +29,11 @@ def build_router(family: MmsFamily) -> APIRouter:
     def to_json(request: Request, operation: Operation) -> dict[str, object]:
         uri = resource_uri(request, family, operation.resource_type, operation.resource_id)
         path = "/" + uri.split("/", 3)[3]
-        log_uri = f"{uri}/buildLog" if operation.kind is OperationKind.IMAGE else None
+        log_uri = (
+            build_log_uri(request, family, operation.resource_id)
+            if operation.kind is OperationKind.IMAGE
+            else None
+        )
         return operation_json(operation, path, log_uri)
 
     @router.get("/operations/{id}", summary="Status of an async operation")

@@ -205,7 +205,7 @@ def operation_error_json(operation: Operation, log_uri: str | None = None) -> di
     return body
 
 
-def image_json(view: ImageView, image_uri: str) -> dict[str, Any]:
+def image_json(view: ImageView, log_uri: str) -> dict[str, Any]:
     image, operation = view.image, view.operation
     return {
         "id": image.id,
@@ -218,8 +218,8 @@ def image_json(view: ImageView, image_uri: str) -> dict[str, Any]:
         "computeResourceId": image.compute_resource_id,
         "createdTime": iso(image.created_at),
         "creationState": operation.state.value,
-        "error": operation_error_json(operation, f"{image_uri}/buildLog"),
-        "imageBuildLogUri": f"{image_uri}/buildLog",
+        "error": operation_error_json(operation, log_uri),
+        "imageBuildLogUri": log_uri,
         "imageLocation": image.image_location,
         "operationId": operation.id,
     }
