@@ -28,6 +28,7 @@ class Server:
     workdir: Path
     port: int
     database_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
 
@@ -43,7 +44,12 @@ class Server:
         return (self.home / "admin-token").read_text().strip()
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "MODELYARD_URL": self.url, "MODELYARD_HOME": str(self.home)}
+        return {
+            **os.environ,
+            **self.extra_env,
+            "MODELYARD_URL": self.url,
+            "MODELYARD_HOME": str(self.home),
+        }
 
     def start(self) -> None:
         args = [
@@ -84,14 +90,16 @@ class Server:
             self.process.kill()
             self.process.wait(5)
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "modelyard", *args],
             cwd=self.workdir,
             env={**self.env(), "COLUMNS": "200"},
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=timeout,
             check=False,
         )
         if check and result.returncode != 0:
@@ -109,3 +117,38 @@ def server(tmp_path: Path) -> Iterator[Server]:
     running.start()
     yield running
     running.stop()
+
+
+@dataclass
+class Worker:
+    """A `modelyard worker` process sharing a server's data dir and database."""
+
+    server: Server
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = [sys.executable, "-m", "modelyard", "worker", "--home", str(self.server.home)]
+        if self.server.database_url:
+            args += ["--database-url", self.server.database_url]
+        with self.server.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                args,
+                cwd=self.server.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**self.server.env(), **self.extra_env},
+            )
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
