@@ -12,9 +12,12 @@ It prints each backend's numbers next to that same server's `/healthz` rate, as
 ratios, so results compare across machines. Run: `.venv/bin/python bench/registry.py`
 (`make bench`); `--help` lists the knobs. Exits non-zero when any request fails.
 
-The client is one thread per worker, each with its own keep-alive `httpx.Client`
-(lighter per request than `httpx.AsyncClient`); it shares the machine's cores with
-the server and, for PostgreSQL, the database, so absolute numbers are a floor.
+The client is one thread per worker, each with its own keep-alive connection
+(stdlib `http.client` unless `--client httpx`: see `StdlibConnection`). It shares the
+machine's cores with the server and, for PostgreSQL, the database, so absolute
+numbers are a floor; the ratios to /healthz carry across machines better. Each phase
+also shows the server process's CPU per request (Linux): near 1 core busy means the
+server, not the client or the database, is the limit.
 """
 
 from __future__ import annotations
@@ -35,10 +38,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -80,6 +83,7 @@ class HealthResult:
     seconds: float
     per_second: float
     latency: Latency
+    server_cpu_ms: float | None = None  # server process CPU per request (Linux)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class RegisterResult:
     seconds: float
     per_second: float
     latency: Latency
+    server_cpu_ms: float | None = None  # server process CPU per request (Linux)
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ class WalkResult:
     seconds: float
     items_per_second: float
     latency: Latency
+    server_cpu_ms: float | None = None  # server process CPU per request (Linux)
 
 
 @dataclass(frozen=True)
@@ -198,6 +204,17 @@ class ServerProcess:
             process.kill()
             process.wait(5)
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU the server process has used (from /proc: Linux only)."""
+        if self._process is None:
+            return None
+        try:
+            stat = Path(f"/proc/{self._process.pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()  # fields 14 and 15: utime, stime
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def log_tail(self, chars: int = 3000) -> str:
         try:
             return self.log.read_text(errors="replace")[-chars:]
@@ -243,7 +260,7 @@ def running_server(backend: str, pg_admin_url: str) -> Iterator[tuple[ServerProc
         raise
     except Exception as exc:
         tail = server.log_tail() if server is not None else ""
-        raise BenchError(f"{backend}: {exc!r}\n{tail}") from exc
+        raise BenchError(f"{backend}: {exc!r}\n{tail}".rstrip()) from exc
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -260,57 +277,6 @@ def _database_for(backend: str, pg_admin_url: str) -> Iterator[str | None]:
 # -- load generation ---------------------------------------------------------------------
 
 
-class Connection:
-    """One keep-alive connection to the server: the client side of every timed request.
-
-    stdlib `http.client` by default: on a 2-core machine an `httpx.Client` spends ~600 us
-    of CPU per request (`httpx.AsyncClient` more), so with httpx the /healthz "ceiling"
-    is the client's, not the server's. `--client httpx` measures with httpx anyway.
-    """
-
-    def __init__(self, server: ServerProcess, kind: str) -> None:
-        self._origin = server.url
-        self._headers = {"Authorization": f"Bearer {server.token}"}
-        self._httpx = (
-            httpx.Client(headers=self._headers, timeout=120.0) if kind == "httpx" else None
-        )
-        self._stdlib = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120.0)
-
-    def __enter__(self) -> Connection:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._httpx is not None:
-            self._httpx.close()
-        self._stdlib.close()
-
-    def request(self, method: str, url: str, body: dict[str, Any] | None = None) -> Reply:
-        """`url` is absolute (a `nextLink`) or a path on this server."""
-        if self._httpx is not None:
-            target = url if url.startswith("http") else self._origin + url
-            answer = self._httpx.request(method, target, json=body)
-            return Reply(answer.status_code, answer.content)
-        headers = self._headers
-        payload = None
-        if body is not None:
-            payload = json.dumps(body).encode()
-            headers = {**headers, "Content-Type": "application/json"}
-        self._stdlib.request(method, self._path_of(url), body=payload, headers=headers)
-        response = self._stdlib.getresponse()  # read fully: the connection is reused
-        return Reply(response.status, response.read())
-
-    def _path_of(self, url: str) -> str:
-        if not url.startswith("http"):
-            return url
-        parts = urlsplit(url)
-        if f"{parts.scheme}://{parts.netloc}" != self._origin:
-            raise BenchError(f"link {url} points away from the server at {self._origin}")
-        return urlunsplit(("", "", parts.path, parts.query, ""))
-
-
 @dataclass(frozen=True)
 class Reply:
     status: int
@@ -320,7 +286,92 @@ class Reply:
         return f"{self.status} {self.content[:300].decode(errors='replace')}"
 
 
+class Connection(Protocol):
+    """One keep-alive connection to the server: the client side of every timed request."""
+
+    def request(self, method: str, url: str, body: dict[str, Any] | None = None) -> Reply:
+        """`url` is a path on the server or an absolute URI (a `nextLink`), used as-is."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class StdlibConnection:
+    """`http.client`: ~0.1 ms of client CPU per request, ~6x less than `httpx.Client`.
+
+    On a 2-core machine that difference decides the /healthz ceiling: measured with
+    httpx it is the client's (~1,500 req/s here), not the server's (~4,000).
+    """
+
+    def __init__(self, server: ServerProcess) -> None:
+        self._origin = server.url
+        self._headers = {"Authorization": f"Bearer {server.token}"}
+        self._json_headers = {**self._headers, "Content-Type": "application/json"}
+        self._http = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120.0)
+
+    def request(self, method: str, url: str, body: dict[str, Any] | None = None) -> Reply:
+        if body is None:
+            self._http.request(method, self._path_of(url), headers=self._headers)
+        else:
+            payload = json.dumps(body).encode()
+            self._http.request(method, self._path_of(url), payload, self._json_headers)
+        response = self._http.getresponse()
+        return Reply(response.status, response.read())  # read all: the connection is reused
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _path_of(self, url: str) -> str:
+        """The request target for this connection; a link to elsewhere is a server bug."""
+        if not url.startswith(("http://", "https://")):
+            return url
+        parts = urlsplit(url)
+        if f"{parts.scheme}://{parts.netloc}" != self._origin:
+            raise BenchError(f"link {url} points away from the server at {self._origin}")
+        return urlunsplit(("", "", parts.path, parts.query, ""))
+
+
+class HttpxConnection:
+    """`httpx.Client` (`--client httpx`), for comparison with what SDK users see."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        headers = {"Authorization": f"Bearer {server.token}"}
+        self._http = httpx.Client(base_url=server.url, headers=headers, timeout=120.0)
+
+    def request(self, method: str, url: str, body: dict[str, Any] | None = None) -> Reply:
+        response = self._http.request(method, url, json=body)
+        return Reply(response.status_code, response.content)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def connect(server: ServerProcess, client: str) -> Connection:
+    return HttpxConnection(server) if client == "httpx" else StdlibConnection(server)
+
+
 _TRANSPORT_ERRORS = (OSError, http.client.HTTPException, httpx.HTTPError)
+
+
+class CpuMeter:
+    """The server's CPU per request over consecutive phases: is the server CPU-bound?"""
+
+    MIN_PHASE_S = 0.3  # /proc counts CPU in 10 ms ticks: shorter phases would be noise
+
+    def __init__(self, server: ServerProcess) -> None:
+        self._server = server
+        self._last = (server.cpu_seconds(), time.perf_counter())
+
+    def ms_per_request(self, requests: int) -> float | None:
+        """Server CPU since the previous call (or creation), in ms per request."""
+        now = (self._server.cpu_seconds(), time.perf_counter())
+        (cpu_before, wall_before), self._last = self._last, now
+        cpu_now, wall_now = now
+        if cpu_now is None or cpu_before is None or requests == 0:
+            return None
+        if wall_now - wall_before < self.MIN_PHASE_S:
+            return None
+        return (cpu_now - cpu_before) * 1000 / requests
 
 
 def _in_parallel(workers: int, job: Callable[[int], list[float]]) -> list[float]:
@@ -340,7 +391,7 @@ def measure_healthz(
 
     def worker(_: int) -> list[float]:
         latencies: list[float] = []
-        with Connection(server, client) as conn:
+        with closing(connect(server, client)) as conn:
             while time.perf_counter() < deadline:
                 began = time.perf_counter()
                 reply = conn.request("GET", "/healthz")
@@ -369,7 +420,7 @@ def register_models(
     def worker(_: int) -> list[float]:
         nonlocal done
         latencies: list[float] = []
-        conn = Connection(server, client)
+        conn = connect(server, client)
         try:
             while (i := next(next_index)) < models:
                 body = {
@@ -384,7 +435,7 @@ def register_models(
                 except _TRANSPORT_ERRORS as exc:
                     failures.append(f"model {i}: {exc!r}")
                     conn.close()
-                    conn = Connection(server, client)  # a fresh connection for the rest
+                    conn = connect(server, client)  # a fresh connection for the rest
                     continue
                 latencies.append(time.perf_counter() - began)
                 if reply.status != 200:
@@ -417,7 +468,7 @@ def walk_pages(
     ids: set[str] = set()
     items = 0
     latencies: list[float] = []
-    with Connection(server, client) as conn:
+    with closing(connect(server, client)) as conn:
         start = time.perf_counter()
         while next_link is not None:
             began = time.perf_counter()
@@ -442,14 +493,22 @@ def run_backend(backend: str, args: argparse.Namespace) -> BackendResult:
     print(f"\n== {backend}: starting a fresh server", flush=True)
     with running_server(backend, args.pg_admin_url) as (server, model_file):
         print(f"  /healthz for {HEALTHZ_SECONDS:.0f} s, {workers} workers", flush=True)
+        cpu = CpuMeter(server)
         healthz = measure_healthz(server, client, workers, HEALTHZ_SECONDS)
+        healthz = replace(healthz, server_cpu_ms=cpu.ms_per_request(healthz.requests))
         healthz_serial = measure_healthz(server, client, 1, SERIAL_HEALTHZ_SECONDS)
+        healthz_serial = replace(
+            healthz_serial, server_cpu_ms=cpu.ms_per_request(healthz_serial.requests)
+        )
         print(f"  registering {args.models:,} models, {workers} workers", flush=True)
         register = register_models(server, client, model_file, args.models, workers)
+        register = replace(register, server_cpu_ms=cpu.ms_per_request(register.models))
         print(f"  walking list pages of {args.page_size}", flush=True)
         walk = walk_pages(server, client, args.page_size, args.models)
+        walk = replace(walk, server_cpu_ms=cpu.ms_per_request(walk.pages))
         expected = len(range(int(FILTER_NAME[1:]), args.models, NAMES))
         filtered = walk_pages(server, client, args.page_size, expected, name=FILTER_NAME)
+        filtered = replace(filtered, server_cpu_ms=cpu.ms_per_request(filtered.pages))
     result = BackendResult(backend, healthz, healthz_serial, register, walk, filtered)
     print_backend(result)
     return result
@@ -462,33 +521,24 @@ def _row(label: str, value: str, detail: str = "") -> str:
     return f"  {label:<28}{value:>16}   {detail}".rstrip()
 
 
-def _lat(latency: Latency) -> str:
-    return f"p50 {latency.p50_ms:.2f} ms  p99 {latency.p99_ms:.2f} ms"
+def _detail(latency: Latency, server_cpu_ms: float | None, extra: str) -> str:
+    text = f"p50 {latency.p50_ms:.2f} ms  p99 {latency.p99_ms:.2f} ms"
+    if server_cpu_ms is not None:
+        text += f"  server CPU {server_cpu_ms:.2f} ms/req"
+    return f"{text}  ({extra})"
 
 
 def print_backend(r: BackendResult) -> None:
-    h, hs, reg = r.healthz, r.healthz_serial, r.register
     print(f"\n  {r.backend}")
-    print(_row("/healthz, C workers", f"{h.per_second:,.0f} req/s", _lat(h.latency)))
-    print(_row("/healthz, 1 worker", f"{hs.per_second:,.0f} req/s", _lat(hs.latency)))
-    print(
-        _row(
-            "register, C workers",
-            f"{reg.per_second:,.0f} /s",
-            f"{_lat(reg.latency)}  ({reg.models:,} in {reg.seconds:.1f} s)",
-        )
-    )
-    for label, walk in (
-        ("list pages", r.walk),
-        (f"list pages, name={FILTER_NAME}", r.filtered_walk),
-    ):
-        print(
-            _row(
-                label,
-                f"{walk.items_per_second:,.0f} items/s",
-                f"{_lat(walk.latency)}  ({walk.pages} pages, {walk.items:,} items)",
-            )
-        )
+    for label, h in (("/healthz, C workers", r.healthz), ("/healthz, 1 worker", r.healthz_serial)):
+        detail = _detail(h.latency, h.server_cpu_ms, f"{h.requests:,} requests")
+        print(_row(label, f"{h.per_second:,.0f} req/s", detail))
+    reg = r.register
+    detail = _detail(reg.latency, reg.server_cpu_ms, f"{reg.models:,} in {reg.seconds:.1f} s")
+    print(_row("register, C workers", f"{reg.per_second:,.0f} /s", detail))
+    for label, w in (("list pages", r.walk), (f"list pages, name={FILTER_NAME}", r.filtered_walk)):
+        detail = _detail(w.latency, w.server_cpu_ms, f"{w.pages} pages, {w.items:,} items")
+        print(_row(label, f"{w.items_per_second:,.0f} items/s", detail))
     print(_row("register/s ÷ healthz/s", f"{r.register_vs_healthz:.3f}"))
     print(_row("register p50 ÷ healthz p50", f"{r.register_p50_vs_healthz:.1f}x"))
     print(_row("page p50 ÷ healthz p50 (1 w.)", f"{r.page_p50_vs_healthz:.1f}x"))
@@ -498,7 +548,7 @@ def print_summary(results: list[BackendResult], args: argparse.Namespace) -> Non
     print(
         f"\n== summary: {args.models:,} models, concurrency {args.concurrency}, page size "
         f"{args.page_size}, client {args.client}, {os.cpu_count()} CPU cores "
-        "(shared by client, server and database)"
+        f"(shared by client, server and database), load average now {_load()}"
     )
     print(
         f"  {'backend':<11}{'healthz/s':>10}{'reg/s':>8}{'reg÷hz':>8}{'reg p50':>9}"
@@ -592,12 +642,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _load() -> str:
+    """The 1-minute load average: other work on the machine skews every number."""
+    return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "n/a"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     print(
         f"modelyard registry benchmark: {args.models:,} models, concurrency "
         f"{args.concurrency}, backends {','.join(args.backends)}, client {args.client}, "
-        f"{os.cpu_count()} CPU cores"
+        f"{os.cpu_count()} CPU cores, load average {_load()}"
     )
     results: list[BackendResult] = []
     try:

@@ -54,4 +54,4 @@ def list_tokens(ctx: Context, caller: Caller) -> JSONResponse:
 @router.delete("/tokens/{token_id}", summary="Revoke a token")
 def revoke(token_id: str, ctx: Context, caller: Caller) -> JSONResponse:
     caller.require(Role.OWNER)
-    return JSONResponse(token_json(token_service.revoke_token(ctx.db, token_id)))
+    return JSONResponse(token_json(token_service.revoke_token(ctx.db, token_id, ctx.token_cache)))

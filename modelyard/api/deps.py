@@ -20,7 +20,8 @@ def get_principal(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     token = secret.strip() if scheme.lower() == "bearer" else None
-    return authenticate(get_context(request).db, token)
+    ctx = get_context(request)
+    return authenticate(ctx.db, token, ctx.token_cache)
 
 
 Context = Annotated[ServiceContext, Depends(get_context)]

@@ -296,11 +296,16 @@ class _LocalBlobWriter:
         """Make the bytes durable, then visible; returns (ref, created)."""
         self._require_open()
         try:
+            ref = BlobRef(sha256=self._hash.hexdigest(), size=self._size)
+            if self._store._blob_file(ref.sha256).exists():
+                # Same bytes already stored (content addressing): nothing to make durable.
+                self.abort()
+                self._closed = True
+                return ref, False
             self._file.flush()
             os.fsync(self._file.fileno())
             os.fchmod(self._file.fileno(), _BLOB_MODE)
             self._file.close()
-            ref = BlobRef(sha256=self._hash.hexdigest(), size=self._size)
             created = self._store._publish(self._temp_path, ref.sha256)
         except BaseException:
             self.abort()

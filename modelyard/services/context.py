@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelyard.artifacts import BlobStore, FetchPolicy, UnpackLimits
 from modelyard.builder.environments import EnvironmentBuilder
 from modelyard.domain.accounts import AccountRef
 from modelyard.domain.errors import NotFound
+from modelyard.services.tokens import TokenCache
 from modelyard.store.database import Database
 from modelyard.store.unit_of_work import UnitOfWork
 
@@ -23,6 +24,7 @@ class ServiceContext:
     environments: EnvironmentBuilder
     home: Path
     strict_accounts: bool = False
+    token_cache: TokenCache = field(default_factory=TokenCache)
 
     @property
     def images_root(self) -> Path:

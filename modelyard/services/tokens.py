@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -49,7 +51,7 @@ def list_tokens(db: Database) -> list[TokenInfo]:
         return uow.tokens.list()
 
 
-def revoke_token(db: Database, token_id: str) -> TokenInfo:
+def revoke_token(db: Database, token_id: str, cache: TokenCache | None = None) -> TokenInfo:
     with UnitOfWork(db, write=True) as uow:
         info = uow.tokens.get(token_id)
         if info is None:
@@ -57,14 +59,48 @@ def revoke_token(db: Database, token_id: str) -> TokenInfo:
         uow.tokens.revoke(token_id, utcnow())
         uow.commit()
         revoked = uow.tokens.get(token_id)
+    if cache is not None:
+        cache.clear()
     assert revoked is not None
     return revoked
 
 
-def authenticate(db: Database, secret: str | None) -> Principal:
+class TokenCache:
+    """Recently resolved tokens, so a management call costs no auth query.
+
+    Entries live `ttl_s` seconds. Revoking through this server clears the cache at
+    once; another server process sharing the database sees a revocation within
+    `ttl_s`.
+    """
+
+    def __init__(self, ttl_s: float = 5.0) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, secret_hash: str) -> Principal | None:
+        entry = self._entries.get(secret_hash)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, secret_hash: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[secret_hash] = (time.monotonic() + self.ttl_s, principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def authenticate(db: Database, secret: str | None, cache: TokenCache | None = None) -> Principal:
     if not secret:
         raise Unauthenticated("missing Authorization: Bearer <token> header")
     presented = hash_secret(secret)
+    if cache is not None and (cached := cache.get(presented)) is not None:
+        return cached
     with UnitOfWork(db, write=False) as uow:
         found = uow.tokens.by_hash(presented)
     if found is None or not hmac.compare_digest(found[1], presented):
@@ -72,7 +108,10 @@ def authenticate(db: Database, secret: str | None) -> Principal:
     info = found[0]
     if info.revoked_at is not None:
         raise Unauthenticated("the bearer token has been revoked")
-    return Principal(info.id, info.name, info.role, info.scopes)
+    principal = Principal(info.id, info.name, info.role, info.scopes)
+    if cache is not None:
+        cache.put(presented, principal)
+    return principal
 
 
 def ensure_admin_token(db: Database, path: Path) -> bool:

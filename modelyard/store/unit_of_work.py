@@ -28,6 +28,9 @@ class UnitOfWork:
         self._write = write
 
     def __enter__(self) -> UnitOfWork:
+        self._lock = self._db.write_lock if self._write else None
+        if self._lock is not None:
+            self._lock.acquire()
         self.session = self._db.session(write=self._write)
         self.accounts = AccountRepository(self.session)
         self.counters = VersionCounters(self.session)
@@ -52,5 +55,9 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.session.rollback()
-        self.session.close()
+        try:
+            self.session.rollback()
+            self.session.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
