@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from modelyard.cli import images, manifests, models, tokens
 from modelyard.cli._common import console
+
+if TYPE_CHECKING:
+    from modelyard.config import Settings
 
 app = typer.Typer(
     help="modelyard: register models and serve them behind the Azure ML Model Management API.",
@@ -20,6 +23,16 @@ app.add_typer(manifests.app, name="manifest")
 app.add_typer(images.app, name="image")
 app.add_typer(images.operations, name="operation")
 app.add_typer(tokens.app, name="token")
+
+
+def _settings(**flags: Any) -> Settings:
+    """Settings from the flags given (None: not given), then env, TOML and defaults."""
+    from modelyard.config import Settings
+    from modelyard.logs import configure_logging
+
+    settings = Settings(**{key: value for key, value in flags.items() if value is not None})
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
 
 
 @app.command()
@@ -41,23 +54,15 @@ def serve(
     import uvicorn
 
     from modelyard.app import create_app
-    from modelyard.config import Settings
-    from modelyard.logs import configure_logging
 
-    overrides: dict[str, Any] = {
-        key: value
-        for key, value in {
-            "host": host,
-            "port": port,
-            "home": home,
-            "database_url": database_url,
-            "config_file": config,
-            "log_format": log_format,
-        }.items()
-        if value is not None
-    }
-    settings = Settings(**overrides)
-    configure_logging(settings.log_level, settings.log_format)
+    settings = _settings(
+        host=host,
+        port=port,
+        home=home,
+        database_url=database_url,
+        config_file=config,
+        log_format=log_format,
+    )
     application = create_app(settings)
     console.print(
         f"modelyard serving on http://{settings.host}:{settings.port}  "
@@ -90,21 +95,9 @@ def worker(
     import threading
 
     from modelyard.app import build_context, build_workers, prepare_home
-    from modelyard.config import Settings
-    from modelyard.logs import configure_logging
     from modelyard.store.database import Database
 
-    overrides: dict[str, Any] = {
-        key: value
-        for key, value in {
-            "home": home,
-            "database_url": database_url,
-            "config_file": config,
-        }.items()
-        if value is not None
-    }
-    settings = Settings(**overrides)
-    configure_logging(settings.log_level, settings.log_format)
+    settings = _settings(home=home, database_url=database_url, config_file=config)
     context = build_context(settings, Database(settings.effective_database_url))
     prepare_home(settings, context)
     pool = build_workers(settings, context, concurrency)

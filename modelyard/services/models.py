@@ -70,10 +70,7 @@ def get_model(ctx: ServiceContext, account: AccountRef, model_id: str) -> Model:
         account_id = existing_account(uow, account)
         model = uow.models.get(account_id, model_id)
     if model is None:
-        raise NotFound(
-            f"model '{model_id}' does not exist in account {account.scope_key}",
-            code="ModelNotFound",
-        )
+        raise _missing(account, model_id)
     return model
 
 
@@ -90,10 +87,7 @@ def delete_model(ctx: ServiceContext, account: AccountRef, model_id: str) -> Non
         account_id = existing_account(uow, account)
         model = uow.models.get(account_id, model_id)
         if model is None:
-            raise NotFound(
-                f"model '{model_id}' does not exist in account {account.scope_key}",
-                code="ModelNotFound",
-            )
+            raise _missing(account, model_id)
         users = uow.models.manifests_using(model_id)
         if users:
             raise Conflict(
@@ -103,3 +97,10 @@ def delete_model(ctx: ServiceContext, account: AccountRef, model_id: str) -> Non
         uow.models.delete(model_id)
         uow.commit()
     forget_blob_if_unused(ctx, model.sha256)
+
+
+def _missing(account: AccountRef, model_id: str) -> NotFound:
+    return NotFound(
+        f"model '{model_id}' does not exist in account {account.scope_key}",
+        code="ModelNotFound",
+    )

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
@@ -157,3 +157,12 @@ def build_log_uri(request: Request, family: MmsFamily, image_id: str) -> str:
     """Followable as is: it carries the api-version its route requires."""
     uri = resource_uri(request, family, "images", image_id, "buildLog")
     return f"{uri}?api-version={family.api_version}"
+
+
+def family_router(family: MmsFamily) -> APIRouter:
+    """A router under the family's account prefix that checks its api-version first."""
+    return APIRouter(
+        prefix=family.prefix,
+        tags=[family.tag],
+        dependencies=[Depends(api_version_checker(family))],
+    )

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.api.deps import Caller, Context
 from modelyard.api.mms.common import (
     account_from,
-    api_version_checker,
     build_log_uri,
+    family_router,
     list_response,
     read_json,
     resource_uri,
@@ -26,11 +26,7 @@ from modelyard.store.paging import Page
 
 
 def build_router(family: MmsFamily) -> APIRouter:
-    router = APIRouter(
-        prefix=family.prefix,
-        tags=[family.tag],
-        dependencies=[Depends(api_version_checker(family))],
-    )
+    router = family_router(family)
 
     def to_json(request: Request, view: ImageView) -> dict[str, object]:
         return image_json(view, build_log_uri(request, family, view.image.id))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.api.deps import Caller, Context
 from modelyard.api.mms.common import (
     account_from,
-    api_version_checker,
+    family_router,
     list_response,
     read_json,
 )
@@ -22,11 +22,7 @@ from modelyard.store.paging import Page
 
 
 def build_router(family: MmsFamily) -> APIRouter:
-    router = APIRouter(
-        prefix=family.prefix,
-        tags=[family.tag],
-        dependencies=[Depends(api_version_checker(family))],
-    )
+    router = family_router(family)
 
     @router.post(
         "/manifests",

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from modelyard.api.deps import Caller, Context
 from modelyard.api.mms.common import (
     account_from,
-    api_version_checker,
     build_log_uri,
+    family_router,
     resource_uri,
 )
 from modelyard.api.mms.family import MmsFamily
@@ -20,11 +20,7 @@ from modelyard.services import operations as operation_service
 
 
 def build_router(family: MmsFamily) -> APIRouter:
-    router = APIRouter(
-        prefix=family.prefix,
-        tags=[family.tag],
-        dependencies=[Depends(api_version_checker(family))],
-    )
+    router = family_router(family)
 
     def to_json(request: Request, operation: Operation) -> dict[str, object]:
         uri = resource_uri(request, family, operation.resource_type, operation.resource_id)

@@ -394,3 +394,39 @@ def test_an_unknown_operation_is_404(api: Api) -> None:
     response = api.http.get(f"{ACCOUNTS}/operations/nope", params=V_ACCOUNTS)
     assert response.status_code == 404
     assert response.json()["code"] == "OperationNotFound"
+
+
+def test_the_2017_routes_build_an_image_end_to_end(api: Api) -> None:
+    url = write(api, "m.pkl", b"a model")
+    body = {"name": "m", "url": url, "mimeType": "application/octet-stream"}
+    model = api.http.post(f"{HOSTING}/models", params=V_HOSTING, json=body).json()
+    manifest_request = manifest_body(api, model["id"])
+    del manifest_request["name"]
+    manifest = api.http.post(f"{HOSTING}/manifests", params=V_HOSTING, json=manifest_request)
+    assert manifest.status_code == 200
+    created = api.http.post(
+        f"{HOSTING}/images",
+        params=V_HOSTING,
+        json={
+            "manifestId": manifest.json()["id"],
+            "imageType": "Docker",
+            "registryInfo": {"user": "u", "location": "r.example", "password": "secret-pw"},
+        },
+    )
+    assert created.status_code == 202
+    operation_id = created.headers["Operation-Location"].rsplit("/", 1)[-1]
+    deadline = time.monotonic() + 180
+    while True:
+        status = api.http.get(f"{HOSTING}/operations/{operation_id}", params=V_HOSTING).json()
+        if status["state"] not in ("NotStarted", "Running"):
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert status["state"] == "Succeeded", status
+    image_id = status["resourceLocation"].rsplit("/", 1)[-1]
+    image = api.http.get(f"{HOSTING}/images/{image_id}", params=V_HOSTING)
+    assert "secret-pw" not in image.text
+    python = (Path(image.json()["imageLocation"]) / "local-python").read_text().strip()
+    assert subprocess.run([python, "-c", "import six"], check=False).returncode == 0
+    listed = api.http.get(f"{HOSTING}/images", params=V_HOSTING).json()
+    assert [i["id"] for i in listed] == [image_id]
