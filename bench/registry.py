@@ -29,9 +29,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +45,8 @@ import httpx
 import psycopg
 from psycopg import sql
 
+from bench._server import BenchError, ServerProcess, load_average, percentile, positive_int
+
 API_VERSION = "2017-09-01-preview"
 ACCOUNT_PATH = "/api/subscriptions/bench/resourceGroups/bench/accounts/bench"
 BACKENDS = ("sqlite", "postgresql")
@@ -56,7 +55,6 @@ NAMES = 50  # models are named m0 .. m49, round robin
 FILTER_NAME = "m7"
 PROGRESS_EVERY = 2000
 MODEL_BYTES = 1024
-READY_TIMEOUT_S = 60.0
 SERIAL_HEALTHZ_SECONDS = 2.0
 CLIENTS = ("stdlib", "httpx")
 
@@ -74,7 +72,7 @@ class Latency:
     @classmethod
     def of(cls, seconds: list[float]) -> Latency:
         ordered = sorted(seconds)
-        return cls(_percentile(ordered, 50) * 1000, _percentile(ordered, 99) * 1000)
+        return cls(percentile(ordered, 50) * 1000, percentile(ordered, 99) * 1000)
 
 
 @dataclass(frozen=True)
@@ -130,96 +128,7 @@ class BackendResult:
         return self.walk.latency.p50_ms / self.healthz_serial.latency.p50_ms
 
 
-class BenchError(Exception):
-    """A request failed or the server misbehaved: the run is not a valid measurement."""
-
-
-def _percentile(ordered: list[float], pct: float) -> float:
-    """Nearest-rank percentile of an already sorted list (0.0 when empty)."""
-    if not ordered:
-        return 0.0
-    rank = max(1, -(-len(ordered) * pct // 100))  # ceil(n * pct / 100)
-    return ordered[int(rank) - 1]
-
-
 # -- the server under test ---------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerProcess:
-    """`python -m modelyard serve` in `workdir` (so file:// URLs under it are allowed)."""
-
-    def __init__(self, home: Path, workdir: Path, database_url: str | None) -> None:
-        self.home = home
-        self.workdir = workdir
-        self.database_url = database_url
-        self.port = _free_port()
-        self.log = workdir.parent / "server.log"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def token(self) -> str:
-        return (self.home / "admin-token").read_text().strip()
-
-    def start(self) -> None:
-        args = [sys.executable, "-m", "modelyard", "serve", "--port", str(self.port)]
-        args += ["--home", str(self.home)]
-        if self.database_url:
-            args += ["--database-url", self.database_url]
-        # Inherited MODELYARD_* settings would make runs incomparable: use the defaults.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
-        with self.log.open("ab") as log:
-            self._process = subprocess.Popen(
-                args, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=env
-            )
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise BenchError(f"server exited at start:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise BenchError(f"server not ready in {READY_TIMEOUT_S:.0f} s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU the server process has used (from /proc: Linux only)."""
-        if self._process is None:
-            return None
-        try:
-            stat = Path(f"/proc/{self._process.pid}/stat").read_text()
-        except OSError:
-            return None
-        fields = stat.rsplit(")", 1)[1].split()  # fields 14 and 15: utime, stime
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no server log)"
 
 
 @contextmanager
@@ -548,7 +457,7 @@ def print_summary(results: list[BackendResult], args: argparse.Namespace) -> Non
     print(
         f"\n== summary: {args.models:,} models, concurrency {args.concurrency}, page size "
         f"{args.page_size}, client {args.client}, {os.cpu_count()} CPU cores "
-        f"(shared by client, server and database), load average now {_load()}"
+        f"(shared by client, server and database), load average now {load_average()}"
     )
     print(
         f"  {'backend':<11}{'healthz/s':>10}{'reg/s':>8}{'reg÷hz':>8}{'reg p50':>9}"
@@ -605,17 +514,10 @@ def _backends(raw: str) -> list[str]:
     return chosen
 
 
-def _positive(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {raw})")
-    return value
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--models", type=_positive, default=10_000, help="default 10000")
-    parser.add_argument("--concurrency", type=_positive, default=8, help="default 8")
+    parser.add_argument("--models", type=positive_int, default=10_000, help="default 10000")
+    parser.add_argument("--concurrency", type=positive_int, default=8, help="default 8")
     parser.add_argument(
         "--backends", type=_backends, default=list(BACKENDS), help="default sqlite,postgresql"
     )
@@ -642,17 +544,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _load() -> str:
-    """The 1-minute load average: other work on the machine skews every number."""
-    return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "n/a"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     print(
         f"modelyard registry benchmark: {args.models:,} models, concurrency "
         f"{args.concurrency}, backends {','.join(args.backends)}, client {args.client}, "
-        f"{os.cpu_count()} CPU cores, load average {_load()}"
+        f"{os.cpu_count()} CPU cores, load average {load_average()}"
     )
     results: list[BackendResult] = []
     try:

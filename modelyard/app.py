@@ -50,7 +50,9 @@ def build_context(settings: Settings, db: Database) -> ServiceContext:
             max_ratio=settings.unpack_max_ratio,
         ),
         max_artifact_bytes=settings.max_artifact_bytes,
-        environments=UvEnvironmentBuilder(settings.home / "envs"),
+        environments=UvEnvironmentBuilder(
+            settings.home / "envs", resolution_ttl_s=settings.resolution_ttl_s
+        ),
         home=settings.home,
         strict_accounts=settings.strict_accounts,
     )

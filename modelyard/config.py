@@ -78,6 +78,12 @@ class Settings(BaseSettings):
         description="How long a worker's claim on an operation lasts without a "
         "heartbeat; a killed worker's operation is taken up again after this.",
     )
+    resolution_ttl_s: float = Field(
+        24 * 3600,
+        ge=0,
+        description="Reuse the resolved lock of identical requirements for "
+        "this long (so cached rebuilds need no package index); 0 always resolves afresh.",
+    )
     page_size_default: int = Field(100, gt=0, le=1000, description="List page size without count.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: str = Field("console", description="console (human) or json.")

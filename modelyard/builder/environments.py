@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Protocol
 
 from modelyard.builder.subprocesses import CancelToken, LogSink, run_logged
-from modelyard.domain.errors import BuildFailed, OperationCancelled
+from modelyard.domain.errors import BuildFailed, OperationCancelled, UpstreamUnavailable
 
 __all__ = [
     "READY_MARKER",
@@ -65,6 +65,15 @@ _LOCK_FILE = "lock.txt"
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _WAIT_POLL_S = 0.2
 _MAX_CHECKS = 8
+# uv's words when the package index cannot be reached (not the user's mistake).
+_NETWORK_MARKERS = (
+    "Request failed after",
+    "Connection refused",
+    "dns error",
+    "failed to lookup address",
+    "Could not connect",
+    "operation timed out",
+)
 # Variables that would point uv or the new interpreter at the server's environment.
 _SCRUBBED_ENV = ("VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONHOME", "PYTHONPATH", "UV_PYTHON")
 _PLACEHOLDER_RUNTIME = b'"""Placeholder: this server was installed without a scoring runtime."""\n'
@@ -133,8 +142,10 @@ class UvEnvironmentBuilder:
         python: str = sys.executable,
         uv: str | None = None,
         runtime_source: Path | None = None,
+        resolution_ttl_s: float = 24 * 3600,
     ) -> None:
         self.root = root
+        self.resolution_ttl_s = resolution_ttl_s
         self._python = python
         self._uv = uv
         self._runtime_source = runtime_source
@@ -161,6 +172,9 @@ class UvEnvironmentBuilder:
         """
         if cancel.is_set():
             raise OperationCancelled("resolving requirements cancelled")
+        reused = self._recent_resolution(requirements, log)
+        if reused is not None:
+            return reused
         with tempfile.TemporaryDirectory(prefix="modelyard-resolve-") as tmp:
             workdir = Path(tmp)
             (workdir / "requirements.in").write_text("\n".join(requirements) + "\n")
@@ -186,6 +200,11 @@ class UvEnvironmentBuilder:
                     step="resolving requirements",
                 )
             except BuildFailed as exc:
+                if any(marker in exc.message for marker in _NETWORK_MARKERS):
+                    raise UpstreamUnavailable(
+                        "resolving requirements failed: the package index could not be "
+                        f"reached ({exc.message[-300:]})"
+                    ) from exc
                 if conda_names:
                     log(f"checking whether conda packages exist on PyPI: {', '.join(conda_names)}")
                     missing = self._missing_on_pypi(conda_names, workdir, cancel)
@@ -204,7 +223,49 @@ class UvEnvironmentBuilder:
             digest.update(b"\0")
         lock = Lock(text=text, sha256=digest.hexdigest())
         log(f"resolved lock {lock.sha256}")
+        self._remember_resolution(requirements, lock)
         return lock
+
+    def _resolution_file(self, requirements: list[str]) -> Path:
+        digest = hashlib.sha256()
+        for part in (*requirements, self._python, self._target_python_version()):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        return self.root / "resolutions" / f"{digest.hexdigest()}.lock"
+
+    def _recent_resolution(self, requirements: list[str], log: LogSink) -> Lock | None:
+        """The lock of identical requirements resolved within `resolution_ttl_s`, if its
+        environment is still complete: such a build then needs no package index at all.
+        """
+        if self.resolution_ttl_s <= 0:
+            return None
+        path = self._resolution_file(requirements)
+        try:
+            age = time.time() - path.stat().st_mtime
+            text = path.read_text()
+        except OSError:
+            return None
+        if age > self.resolution_ttl_s:
+            return None
+        digest = hashlib.sha256()
+        for part in (text, self._target_python_version(), self._bundle_version()):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        lock = Lock(text=text, sha256=digest.hexdigest())
+        if not self.is_ready(lock.sha256):
+            return None
+        log(
+            f"reusing the resolution of identical requirements from {age:.0f} s ago: "
+            f"lock {lock.sha256}"
+        )
+        return lock
+
+    def _remember_resolution(self, requirements: list[str], lock: Lock) -> None:
+        path = self._resolution_file(requirements)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        staging.write_text(lock.text)
+        staging.replace(path)
 
     def _missing_on_pypi(
         self, names: Sequence[str], workdir: Path, cancel: CancelToken
@@ -254,6 +315,10 @@ class UvEnvironmentBuilder:
         if cancel.is_set():
             raise OperationCancelled("materializing environment cancelled")
         self.root.mkdir(parents=True, exist_ok=True)
+        if self.is_ready(lock.sha256):
+            # The marker is written last and fsynced: a finished environment needs no lock.
+            log(f"reusing environment {path}")
+            return Environment(path, path / "bin" / "python", lock, reused=True)
         with self._exclusive(lock.sha256, log=log, cancel=cancel):
             if self.is_ready(lock.sha256):
                 log(f"reusing environment {path}")

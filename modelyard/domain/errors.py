@@ -12,6 +12,7 @@ error only needs a class here and (maybe) a line in that mapping.
     │   └── FetchFailed             a URL could not be fetched (404, refused, timeout)
     ├── PayloadTooLarge             a body or artifact exceeds a configured cap
     ├── BuildFailed                 an image build step failed (resolver, installer, engine)
+    │   └── UpstreamUnavailable     a service the build needs (the package index) is unreachable
     ├── OperationCancelled          async work stopped because a user cancelled it
     ├── Unauthenticated             no valid bearer token
     └── PermissionDenied            a valid token without rights on the target
@@ -32,6 +33,7 @@ __all__ = [
     "PermissionDenied",
     "Unauthenticated",
     "UnsafeArchive",
+    "UpstreamUnavailable",
 ]
 
 
@@ -94,6 +96,12 @@ class BuildFailed(ModelyardError):
     """Raised when a build step fails; the message says which step and why (resolver output)."""
 
     code = "BuildFailed"
+
+
+class UpstreamUnavailable(BuildFailed):
+    """Raised when the package index or another upstream cannot be reached; retry later."""
+
+    code = "UpstreamUnavailable"
 
 
 class OperationCancelled(ModelyardError):

@@ -47,7 +47,7 @@ class BuildLog:
         self._handle = path.open("a", encoding="utf-8", buffering=1)
 
     def __call__(self, line: str) -> None:
-        stamp = datetime.now(UTC).strftime("%H:%M:%S")
+        stamp = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
         self._handle.write(f"{stamp} {line}\n")
 
     def __enter__(self) -> BuildLog:

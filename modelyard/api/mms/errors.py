@@ -25,6 +25,7 @@ _STATUS_BY_CLASS: tuple[tuple[type[errors.ModelyardError], int], ...] = (
     (errors.Conflict, 409),
     (errors.Invalid, 400),
     (errors.PayloadTooLarge, 413),
+    (errors.UpstreamUnavailable, 502),
     (errors.BuildFailed, 400),
     (errors.OperationCancelled, 409),
     (errors.Unauthenticated, 401),

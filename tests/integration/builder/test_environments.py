@@ -26,7 +26,7 @@ from modelyard.builder.environments import (
     runtime_bundle_version,
 )
 from modelyard.builder.subprocesses import Never, run_logged
-from modelyard.domain.errors import BuildFailed, OperationCancelled
+from modelyard.domain.errors import BuildFailed, OperationCancelled, UpstreamUnavailable
 
 MISSING = "nosuchpackage-modelyard-xyz"
 
@@ -326,3 +326,26 @@ def test_run_logged_passes_cwd_and_env(tmp_path: Path) -> None:
         step="greeting",
     )
     assert output.splitlines() == [str(tmp_path), "hello"]
+
+
+def test_a_built_environment_is_found_again_without_the_package_index(tmp_path: Path) -> None:
+    builder = UvEnvironmentBuilder(tmp_path / "envs")
+    first = builder.resolve(["six"], log=Log(), cancel=Never())
+    builder.materialize(first, log=Log(), cancel=Never())
+    offline = UvEnvironmentBuilder(tmp_path / "envs", uv="/nonexistent/uv")  # no tool at all
+    log = Log()
+    again = offline.resolve(["six"], log=log, cancel=Never())
+    assert again == first
+    assert any("reusing the resolution" in line for line in log)
+    assert offline.materialize(again, log=Log(), cancel=Never()).reused
+
+
+def test_an_unreachable_index_is_an_upstream_failure_not_the_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builder = UvEnvironmentBuilder(tmp_path / "envs", resolution_ttl_s=0)
+    monkeypatch.setenv("UV_DEFAULT_INDEX", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+    with pytest.raises(UpstreamUnavailable):
+        builder.resolve(["nosuchpackage-modelyard-abc"], log=Log(), cancel=Never())
