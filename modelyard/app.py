@@ -22,19 +22,23 @@ from modelyard.api.mms import errors as mms_errors
 from modelyard.api.request_id import RequestIdMiddleware
 from modelyard.artifacts import FetchPolicy, LocalBlobStore, UnpackLimits
 from modelyard.builder.environments import UvEnvironmentBuilder
+from modelyard.compute.local.supervisor import LocalCompute
 from modelyard.config import Settings
 from modelyard.domain.errors import ModelyardError
 from modelyard.domain.operations import OperationKind
-from modelyard.operations.worker import WorkerPool
+from modelyard.operations.worker import WorkerPool, WorkerPools
 from modelyard.services.context import ServiceContext
 from modelyard.services.image_build import image_build_handler
 from modelyard.services.tokens import ensure_admin_token
+from modelyard.services.webservice_deploy import restore_services, service_deploy_handler
 from modelyard.store.database import Database
 
 _log = structlog.get_logger("modelyard")
 
 
-def build_context(settings: Settings, db: Database) -> ServiceContext:
+def build_context(
+    settings: Settings, db: Database, compute: LocalCompute | None = None
+) -> ServiceContext:
     return ServiceContext(
         db=db,
         blobs=LocalBlobStore(settings.blob_root),
@@ -55,18 +59,38 @@ def build_context(settings: Settings, db: Database) -> ServiceContext:
         ),
         home=settings.home,
         strict_accounts=settings.strict_accounts,
+        compute=compute,
+        service_host=settings.service_host,
+        service_ports=(settings.service_port_start, settings.service_port_end),
+        deploy_timeout_s=settings.deploy_timeout_s,
     )
 
 
-def build_workers(settings: Settings, context: ServiceContext, concurrency: int) -> WorkerPool:
-    """The workers that run operations, for the server (embedded) or `modelyard worker`."""
-    return WorkerPool(
-        db=context.db,
-        handlers={OperationKind.IMAGE: image_build_handler(context)},
-        concurrency=concurrency,
-        lease=timedelta(seconds=settings.operation_lease_s),
-        status_for=mms_errors.status_for,
-    )
+def build_workers(settings: Settings, context: ServiceContext, concurrency: int) -> WorkerPools:
+    """Workers for image builds (server or `modelyard worker`) and, where this process
+    runs the compute target, for services: separate pools, so a service update that
+    waits for an image never holds the worker that would build it."""
+    lease = timedelta(seconds=settings.operation_lease_s)
+    pools = [
+        WorkerPool(
+            db=context.db,
+            handlers={OperationKind.IMAGE: image_build_handler(context)},
+            concurrency=concurrency,
+            lease=lease,
+            status_for=mms_errors.status_for,
+        )
+    ]
+    if context.compute is not None:
+        pools.append(
+            WorkerPool(
+                db=context.db,
+                handlers={OperationKind.SERVICE: service_deploy_handler(context)},
+                concurrency=settings.service_workers,
+                lease=lease,
+                status_for=mms_errors.status_for,
+            )
+        )
+    return WorkerPools(pools)
 
 
 def prepare_home(settings: Settings, context: ServiceContext) -> None:
@@ -82,7 +106,8 @@ def prepare_home(settings: Settings, context: ServiceContext) -> None:
 def create_app(settings: Settings) -> FastAPI:
     settings.home.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url)
-    context = build_context(settings, db)
+    compute = LocalCompute(settings.service_host, drain_s=settings.drain_s)
+    context = build_context(settings, db, compute)
     workers = build_workers(settings, context, settings.workers)
 
     @asynccontextmanager
@@ -90,13 +115,15 @@ def create_app(settings: Settings) -> FastAPI:
         prepare_home(settings, context)
         if ensure_admin_token(db, settings.admin_token_path):
             _log.info("created admin token", path=str(settings.admin_token_path))
-        if settings.workers:
-            workers.start()
+        compute.start()
+        restore_services(context)
+        workers.start()
         _log.info("ready", admin_token_file=str(settings.admin_token_path))
         try:
             yield
         finally:
             workers.stop()
+            compute.shutdown()
             db.dispose()
 
     app = FastAPI(

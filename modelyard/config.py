@@ -72,6 +72,20 @@ class Settings(BaseSettings):
         description="Embedded workers running builds; 0 leaves them to "
         "`modelyard worker` processes.",
     )
+    service_workers: int = Field(
+        2, ge=1, le=64, description="Server threads that create, update and roll services."
+    )
+    service_host: str = Field(
+        "127.0.0.1", description="Interface services listen on; their scoring URIs use it."
+    )
+    service_port_start: int = Field(5100, ge=1, le=65535, description="First service port.")
+    service_port_end: int = Field(5999, ge=1, le=65535, description="Last service port.")
+    deploy_timeout_s: float = Field(
+        300.0, gt=0, description="How long new replicas may take to become ready."
+    )
+    drain_s: float = Field(
+        30.0, ge=0, description="How long a stopping replica may finish its requests."
+    )
     operation_lease_s: float = Field(
         15.0,
         gt=1,

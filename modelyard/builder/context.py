@@ -89,12 +89,13 @@ class ContextSpec:
     image_name: str
     image_version: int
     manifest_id: str
-    driver_asset_id: str
+    driver_asset_id: str | None  # None: the built-in driver named by `builtin`
     models: tuple[ContextModel, ...]
     assets: tuple[ContextAsset, ...]
     lock_text: str
     environment_python: Path
     runtime_bundle: Path | None
+    builtin: str | None = None
 
 
 def write_context(
@@ -108,7 +109,7 @@ def write_context(
             _place(model.content, staging / "models" / model.name / str(model.version))
         for asset in spec.assets:
             _place(asset.content, staging / "assets" / asset.id)
-        driver = _place_driver(spec, staging)
+        driver = _place_driver(spec, staging) if spec.driver_asset_id else None
         if checkpoint is not None:
             checkpoint("models and assets laid out")
         if spec.runtime_bundle is not None and spec.runtime_bundle.is_dir():
@@ -145,13 +146,14 @@ def model_dir_for(spec: ContextSpec) -> str:
     return "models"
 
 
-def _image_json(spec: ContextSpec, driver: Path) -> dict[str, object]:
+def _image_json(spec: ContextSpec, driver: Path | None) -> dict[str, object]:
     return {
         "imageId": spec.image_id,
         "imageName": spec.image_name,
         "imageVersion": spec.image_version,
         "manifestId": spec.manifest_id,
-        "driver": str(driver),
+        "driver": str(driver) if driver is not None else None,
+        "builtin": spec.builtin if driver is None else None,
         "modelDir": model_dir_for(spec),
         "models": [
             {

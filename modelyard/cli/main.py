@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from modelyard.cli import images, manifests, models, tokens
+from modelyard.cli import deploy, images, manifests, models, tokens, webservices
 from modelyard.cli._common import console
 
 if TYPE_CHECKING:
@@ -22,6 +22,8 @@ app.add_typer(models.app, name="model")
 app.add_typer(manifests.app, name="manifest")
 app.add_typer(images.app, name="image")
 app.add_typer(images.operations, name="operation")
+app.add_typer(webservices.app, name="service")
+app.command("deploy")(deploy.deploy)
 app.add_typer(tokens.app, name="token")
 
 
@@ -106,7 +108,7 @@ def worker(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     pool.start()
     console.print(
-        f"modelyard worker {pool.identity}: {concurrency} workers on {settings.home}",
+        f"modelyard worker: {concurrency} build workers on {settings.home}",
         highlight=False,
     )
     stop.wait()

@@ -6,6 +6,7 @@ domain's exception classes (see `_errors.py`).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ import httpx
 
 from modelyard.client._errors import raise_for_error
 from modelyard.config import DEFAULT_PORT
+from modelyard.domain.errors import NotFound
 
 API_VERSION = "2017-09-01-preview"
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
@@ -218,7 +220,7 @@ class Client:
         body = {
             "name": name,
             "description": description,
-            "driverProgram": driver,
+            "driverProgram": driver or None,
             "assets": assets,
             "modelIds": model_ids or [],
             "modelType": "Registered",
@@ -251,8 +253,7 @@ class Client:
             "manifestId": manifest_id,
         }
         response = self._request("POST", "/images", json=body)
-        operation_id = response.headers["Operation-Location"].rstrip("/").split("/")[-1]
-        return response.json(), operation_id
+        return response.json(), _operation_id(response)
 
     def list_images(
         self, *, manifest_id: str | None = None, manifest_name: str | None = None
@@ -305,6 +306,66 @@ class Client:
                 raise TimeoutError(f"operation {operation_id} still {status['state']}")
             time.sleep(poll_s)
 
+    # -- realtime services -----------------------------------------------------------
+
+    def create_service(
+        self, name: str, image_id: str, **settings: Any
+    ) -> tuple[dict[str, Any], str]:
+        """Queue a service; `settings` are ServiceCreateRequest fields (numReplicas, ...)."""
+        body = {"name": name, "imageId": image_id, **settings}
+        response = self._request("POST", "/services", json=body)
+        return response.json(), _operation_id(response)
+
+    def update_service(self, service_id: str, **changes: Any) -> tuple[dict[str, Any], str]:
+        response = self._request("PUT", f"/services/{service_id}", json=changes)
+        return response.json(), _operation_id(response)
+
+    def list_services(self, **filters: str) -> Iterator[dict[str, Any]]:
+        return self._walk("/services", {k: v for k, v in filters.items() if v})
+
+    def get_service(self, service_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/services/{service_id}").json()
+        return result
+
+    def find_service(self, name: str) -> dict[str, Any]:
+        """A service by name (names are unique in an account)."""
+        for service in self.list_services(serviceName=name):
+            return service
+        raise NotFound(f"no service named '{name}'", code="ServiceNotFound")
+
+    def delete_service(self, service_id: str) -> bool:
+        """True when it existed (200), False when it was already gone (204)."""
+        return self._request("DELETE", f"/services/{service_id}").status_code == 200
+
+    def get_service_keys(self, service_id: str) -> dict[str, str]:
+        result: dict[str, str] = self._request("GET", f"/services/{service_id}/keys").json()
+        return result
+
+    def regenerate_service_key(self, service_id: str, key_type: str = "Primary") -> dict[str, str]:
+        result: dict[str, str] = self._request(
+            "POST", f"/services/{service_id}/regenerateKeys", json={"keyType": key_type}
+        ).json()
+        return result
+
+    def service_logs(self, service_id: str, tail: int = 200) -> str:
+        return self._request("GET", f"/services/{service_id}/logs", params={"tail": str(tail)}).text
+
+    def collected_data(self, service_id: str, hour: str | None = None) -> list[dict[str, Any]]:
+        params = {"hour": hour} if hour else {}
+        text = self._request("GET", f"/services/{service_id}/collectedData", params=params).text
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def list_deployments(self, service_id: str | None = None) -> Iterator[dict[str, Any]]:
+        return self._walk("/deployments", {"serviceId": service_id} if service_id else {})
+
+    def score(self, scoring_uri: str, key: str, data: Any, *, timeout: float = 60) -> Any:
+        """POST `data` as JSON to a scoring URI with the service key."""
+        response = httpx.post(
+            scoring_uri, json=data, headers={"Authorization": f"Bearer {key}"}, timeout=timeout
+        )
+        raise_for_error(response)
+        return response.json()
+
     # -- tokens (Owner) ---------------------------------------------------------------
 
     def create_token(
@@ -328,3 +389,7 @@ class Client:
         raise_for_error(response)
         result: dict[str, Any] = response.json()
         return result
+
+
+def _operation_id(response: httpx.Response) -> str:
+    return response.headers["Operation-Location"].rstrip("/").split("/")[-1]

@@ -13,6 +13,7 @@ error only needs a class here and (maybe) a line in that mapping.
     ├── PayloadTooLarge             a body or artifact exceeds a configured cap
     ├── BuildFailed                 an image build step failed (resolver, installer, engine)
     │   └── UpstreamUnavailable     a service the build needs (the package index) is unreachable
+    ├── DeploymentFailed            a service's replicas did not become ready
     ├── OperationCancelled          async work stopped because a user cancelled it
     ├── Unauthenticated             no valid bearer token
     └── PermissionDenied            a valid token without rights on the target
@@ -23,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "BuildFailed",
     "Conflict",
+    "DeploymentFailed",
     "FetchFailed",
     "ForbiddenUrl",
     "Invalid",
@@ -96,6 +98,12 @@ class BuildFailed(ModelyardError):
     """Raised when a build step fails; the message says which step and why (resolver output)."""
 
     code = "BuildFailed"
+
+
+class DeploymentFailed(ModelyardError):
+    """Raised when new replicas crash or are not ready in time; the old version keeps serving."""
+
+    code = "DeploymentFailed"
 
 
 class UpstreamUnavailable(BuildFailed):

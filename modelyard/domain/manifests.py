@@ -33,7 +33,7 @@ class ManifestSpec:
     """A manifest request, validated; artifacts are fetched by the service afterwards."""
 
     name: str
-    driver_program: str
+    driver_program: str  # "" for a built-in driver chosen from the model's format
     assets: tuple[AssetSpec, ...]
     model_ids: tuple[str, ...]
     runtime_type: str
@@ -59,8 +59,14 @@ class ManifestSpec:
             if not asset.url:
                 raise Invalid(f"asset '{asset.id}' has no url", target="assets.url")
         if not self.driver_program:
-            raise Invalid("driverProgram is required", target="driverProgram")
-        if self.driver_program not in seen:
+            if not self.model_ids:
+                raise Invalid(
+                    "driverProgram is required unless the manifest has models of a known "
+                    "format (scikit-learn pickle/joblib, ONNX, MLflow), which get a built-in "
+                    "driver",
+                    target="driverProgram",
+                )
+        elif self.driver_program not in seen:
             known = ", ".join(sorted(seen)) or "none"
             raise Invalid(
                 f"driverProgram '{self.driver_program}' names no asset; asset ids: {known}",
@@ -102,3 +108,17 @@ class Manifest:
 
     def asset(self, asset_id: str) -> StoredAsset:
         return next(a for a in self.assets if a.id == asset_id)
+
+
+BUILTIN_SUFFIXES = {".pkl": "sklearn", ".pickle": "sklearn", ".joblib": "sklearn", ".onnx": "onnx"}
+
+
+def builtin_driver_for(file_names: list[str], has_mlmodel: bool) -> str | None:
+    """The built-in driver for a model: by its file's suffix, or MLflow's MLmodel file."""
+    if has_mlmodel:
+        return "mlflow"
+    for name in file_names:
+        for suffix, kind in BUILTIN_SUFFIXES.items():
+            if name.lower().endswith(suffix):
+                return kind
+    return None

@@ -80,4 +80,5 @@ class Operation:
     error: OperationError | None = None
     started_at: datetime | None = None
     end_time: datetime | None = None
+    payload: dict[str, Any] | None = None
     lease_owner: str | None = field(default=None, compare=False)

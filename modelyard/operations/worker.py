@@ -198,3 +198,23 @@ def _is_dead_local(owner: str, host: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+class WorkerPools:
+    """Several pools started, woken and stopped together (one per kind of work)."""
+
+    def __init__(self, pools: list[WorkerPool]) -> None:
+        self.pools = pools
+
+    def start(self) -> None:
+        for pool in self.pools:
+            if pool.concurrency:
+                pool.start()
+
+    def wake(self) -> None:
+        for pool in self.pools:
+            pool.wake()
+
+    def stop(self) -> None:
+        for pool in self.pools:
+            pool.stop()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from modelyard.artifacts import BlobStore, FetchPolicy, UnpackLimits
 from modelyard.builder.environments import EnvironmentBuilder
+from modelyard.compute.base import ComputeTarget
 from modelyard.domain.accounts import AccountRef
 from modelyard.domain.errors import NotFound
 from modelyard.services.tokens import TokenCache
@@ -25,10 +26,19 @@ class ServiceContext:
     home: Path
     strict_accounts: bool = False
     token_cache: TokenCache = field(default_factory=TokenCache)
+    # Realtime services run only where the server runs: `modelyard worker` has none.
+    compute: ComputeTarget | None = None
+    service_host: str = "127.0.0.1"
+    service_ports: tuple[int, int] = (5100, 5999)
+    deploy_timeout_s: float = 300.0
 
     @property
     def images_root(self) -> Path:
         return self.home / "images"
+
+    @property
+    def services_root(self) -> Path:
+        return self.home / "services"
 
     def read(self) -> UnitOfWork:
         return UnitOfWork(self.db, write=False)

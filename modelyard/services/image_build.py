@@ -25,9 +25,18 @@ from modelyard.builder.context import (
     remove_stale_staging,
     write_context,
 )
-from modelyard.builder.requirements import combined_requirements, runtime_kind
+from modelyard.builder.requirements import (
+    builtin_requirements,
+    combined_requirements,
+    runtime_kind,
+)
 from modelyard.domain.errors import BuildFailed, ModelyardError
-from modelyard.domain.manifests import CONDA_ENV_FILE, PIP_REQUIREMENTS, Manifest
+from modelyard.domain.manifests import (
+    CONDA_ENV_FILE,
+    PIP_REQUIREMENTS,
+    Manifest,
+    builtin_driver_for,
+)
 from modelyard.domain.models import Model
 from modelyard.operations.worker import Handler, Job
 from modelyard.services.context import ServiceContext
@@ -96,6 +105,11 @@ def build_image(ctx: ServiceContext, job: Job) -> None:
                 read_runtime_file(ctx, manifest, PIP_REQUIREMENTS),
                 read_runtime_file(ctx, manifest, CONDA_ENV_FILE),
             )
+            builtin = None
+            if not manifest.driver_program:
+                builtin = _builtin_for(ctx, [m for m in models if m is not None])
+                requirements += list(builtin_requirements(builtin))
+                log(f"no driverProgram: using the built-in {builtin} driver")
             log(f"runtime {manifest.runtime_type}; requirements: {', '.join(requirements)}")
             lock = ctx.environments.resolve(
                 requirements, conda_names=conda_names, log=log, cancel=job
@@ -119,6 +133,7 @@ def build_image(ctx: ServiceContext, job: Job) -> None:
                 lock.text,
                 environment.python,
                 environment.path / "modelyard-runtime",
+                builtin,
             )
             context = write_context(
                 context_path(ctx, image.id), spec, checkpoint=_checkpoint(job, log)
@@ -166,6 +181,7 @@ def _context_spec(
     lock_text: str,
     python: Path,
     runtime_bundle: Path,
+    builtin: str | None,
 ) -> ContextSpec:
     def content(sha256: str, file_name: str, unpacked: bool) -> ContextFile:
         tree = ctx.blobs.tree_path(sha256) if unpacked else None
@@ -178,7 +194,7 @@ def _context_spec(
         image_name=image_name,
         image_version=image_version,
         manifest_id=manifest.id,
-        driver_asset_id=manifest.driver_program,
+        driver_asset_id=manifest.driver_program or None,
         models=tuple(
             ContextModel(m.id, m.name, m.version, content(m.sha256, m.file_name, m.unpack))
             for m in models
@@ -189,6 +205,21 @@ def _context_spec(
         lock_text=lock_text,
         environment_python=python,
         runtime_bundle=runtime_bundle if runtime_bundle.is_dir() else None,
+        builtin=builtin,
+    )
+
+
+def _builtin_for(ctx: ServiceContext, models: list[Model]) -> str:
+    """The built-in driver for the manifest's first model of a known format."""
+    for model in models:
+        tree = ctx.blobs.tree_path(model.sha256) if model.unpack else None
+        names = [p.name for p in tree.rglob("*") if p.is_file()] if tree else [model.file_name]
+        kind = builtin_driver_for(names, has_mlmodel="MLmodel" in names)
+        if kind is not None:
+            return kind
+    raise BuildFailed(
+        "the manifest has no driverProgram and none of its models is a known format "
+        "(scikit-learn .pkl/.pickle/.joblib, .onnx, or an MLflow folder with MLmodel)"
     )
 
 

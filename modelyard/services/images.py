@@ -86,7 +86,7 @@ def get_image(ctx: ServiceContext, account: AccountRef, image_id: str) -> ImageV
                 f"image '{image_id}' does not exist in account {account.scope_key}",
                 code="ImageNotFound",
             )
-        return _view(uow, image)
+        return image_view(uow, image)
 
 
 def list_images(
@@ -108,7 +108,7 @@ def list_images(
             after_seq=after,
             limit=count,
         )
-        return Page([_view(uow, image) for image in page.items], page.next_token)
+        return Page([image_view(uow, image) for image in page.items], page.next_token)
 
 
 def build_log_path(ctx: ServiceContext, image_id: str) -> Path:
@@ -136,7 +136,8 @@ def read_build_log(
     return data, offset + len(data), view
 
 
-def _view(uow: UnitOfWork, image: Image) -> ImageView:
+def image_view(uow: UnitOfWork, image: Image) -> ImageView:
+    """The image with its manifest and build operation, read in the caller's transaction."""
     manifest = uow.manifests.get(image.account_id, image.manifest_id)
     operation = uow.operations.by_id(image.operation_id)
     assert manifest is not None

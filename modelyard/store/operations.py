@@ -44,6 +44,7 @@ class OperationRepository:
                 attempts=operation.attempts,
                 max_attempts=operation.max_attempts,
                 cancel_requested=operation.cancel_requested,
+                payload=operation.payload,
                 lease_owner=None,
                 lease_expires_at=None,
                 created_at=operation.created_at,
@@ -152,6 +153,15 @@ class OperationRepository:
         _close(row, state, error, utcnow())
         return True
 
+    def running_for_resource(self, resource_id: str) -> list[Operation]:
+        rows = self._session.scalars(
+            select(OperationRow).where(
+                OperationRow.resource_id == resource_id,
+                OperationRow.state.in_([_NOT_STARTED, _RUNNING]),
+            )
+        )
+        return [_to_entity(row) for row in rows]
+
     def request_cancel(self, operation_id: str) -> None:
         row = self._session.scalar(select(OperationRow).where(OperationRow.id == operation_id))
         if row is None or OperationState(row.state).terminal:
@@ -208,5 +218,6 @@ def _to_entity(row: OperationRow) -> Operation:
         error=OperationError.from_json(row.error) if row.error else None,
         started_at=row.started_at,
         end_time=row.end_time,
+        payload=row.payload,
         lease_owner=row.lease_owner,
     )

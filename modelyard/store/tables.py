@@ -212,6 +212,8 @@ class OperationRow(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     max_attempts: Mapped[int] = mapped_column(Integer)
     cancel_requested: Mapped[bool] = mapped_column(Boolean)
+    # What the work needs beyond the resource (e.g. a service update's new image/config).
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -244,3 +246,45 @@ class ImageRow(Base):
     image_location: Mapped[str | None] = mapped_column(Text, nullable=True)
     environment_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ServiceRow(Base):
+    __tablename__ = "services"
+    __table_args__ = (
+        UniqueConstraint("account_id", "name"),
+        Index("ix_services_account_seq", "account_id", "seq"),
+        Index("ix_services_image", "image_id"),
+    )
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="RESTRICT"))
+    operation_id: Mapped[str] = mapped_column(String(36))
+    port: Mapped[int] = mapped_column(Integer, unique=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Returned by GET .../keys (that is their purpose); never in any other response.
+    primary_key: Mapped[str] = mapped_column(String(128))
+    secondary_key: Mapped[str] = mapped_column(String(128))
+    compute_resource_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class DeploymentRow(Base):
+    __tablename__ = "deployments"
+    __table_args__ = (
+        Index("ix_deployments_account_seq", "account_id", "seq"),
+        Index("ix_deployments_service", "service_id"),
+    )
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    service_id: Mapped[str] = mapped_column(String(36))
+    service_name: Mapped[str] = mapped_column(String(64))
+    image_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expired_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    status: Mapped[str] = mapped_column(String(32))

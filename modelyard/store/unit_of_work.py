@@ -20,6 +20,7 @@ from modelyard.store.models import ModelRepository
 from modelyard.store.operations import OperationRepository
 from modelyard.store.tokens import TokenRepository
 from modelyard.store.uploads import UploadRepository
+from modelyard.store.webservices import DeploymentRepository, ServiceRepository
 
 
 class UnitOfWork:
@@ -38,6 +39,8 @@ class UnitOfWork:
         self.manifests = ManifestRepository(self.session)
         self.images = ImageRepository(self.session)
         self.operations = OperationRepository(self.session)
+        self.services = ServiceRepository(self.session)
+        self.deployments = DeploymentRepository(self.session)
         self.uploads = UploadRepository(self.session)
         self.tokens = TokenRepository(self.session)
         return self

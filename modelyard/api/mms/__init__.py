@@ -12,11 +12,12 @@ from modelyard.api.mms.family import ACCOUNTS, MmsFamily
 
 
 def build_routers(family: MmsFamily = ACCOUNTS) -> list[APIRouter]:
-    from modelyard.api.mms import images, manifests, models, operations
+    from modelyard.api.mms import images, manifests, models, operations, webservices
 
     return [
         models.build_router(family),
         manifests.build_router(family),
         images.build_router(family),
         operations.build_router(family),
+        webservices.build_router(family),
     ]

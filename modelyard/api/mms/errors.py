@@ -27,6 +27,7 @@ _STATUS_BY_CLASS: tuple[tuple[type[errors.ModelyardError], int], ...] = (
     (errors.PayloadTooLarge, 413),
     (errors.UpstreamUnavailable, 502),
     (errors.BuildFailed, 400),
+    (errors.DeploymentFailed, 400),
     (errors.OperationCancelled, 409),
     (errors.Unauthenticated, 401),
     (errors.PermissionDenied, 403),

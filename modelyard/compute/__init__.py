@@ -1,0 +1,1 @@
+"""Compute targets: where a service's replicas run. One protocol, several backends."""

@@ -1,0 +1,1 @@
+"""Local compute: replicas are processes on this machine, supervised by the server."""
