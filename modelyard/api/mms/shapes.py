@@ -116,8 +116,9 @@ class ManifestRequest(BaseModel):
     name: str | None = Field(None, description="Required on the account API.")
     description: str | None = Field(None, description="At most 512 Unicode characters.")
     driverProgram: str | None = Field(
-        None, description="The id of the asset holding the driver; leave it out for a "
-        "built-in driver (scikit-learn, ONNX and MLflow models)."
+        None,
+        description="The id of the asset holding the driver; leave it out for a "
+        "built-in driver (scikit-learn, ONNX and MLflow models).",
     )
     assets: list[AssetRequest] = Field(default_factory=list)
     modelIds: list[str] | None = None
@@ -363,7 +364,27 @@ def service_json(
         "computeResource": {"id": service.compute_resource_id, "type": "Cluster"},
         **config,
         "operationId": operation.id,
-        "replicas": {"desired": status.desired, "ready": status.ready} if status else None,
+        "replicas": _replicas_json(status),
+    }
+
+
+def _replicas_json(status: ReplicaSetStatus | None) -> dict[str, Any] | None:
+    if status is None:
+        return None
+    return {
+        "desired": status.desired,
+        "ready": status.ready,
+        "instances": [
+            {
+                "id": r.replica_id,
+                "pid": r.pid,
+                "state": r.state,
+                "restarts": r.restarts,
+                "startedAt": iso(r.started_at) if r.started_at else None,
+                "imageId": r.image_id,
+            }
+            for r in status.replicas
+        ],
     }
 
 

@@ -23,7 +23,8 @@ from modelyard.compute.base import ReplicaSetSpec
 
 # Variables of the server's own environment that must not leak into an image's.
 _SCRUBBED = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "UV_PYTHON")
-_INFLIGHT_NAMES = ("modelyard_inflight_requests", "modelyard_in_flight_requests")
+_INFLIGHT = "modelyard_requests_in_flight"
+_BACKLOG = "modelyard_accept_backlog"  # connections waiting on the shared socket
 
 
 def admin_socket_dir(service_dir: Path) -> Path:
@@ -124,21 +125,27 @@ class Replica:
         except httpx.HTTPError:
             return False
 
-    def inflight(self) -> float | None:
-        """In-flight requests, read from the replica's metrics; None if unreadable."""
+    def load(self) -> tuple[float, float] | None:
+        """(requests in flight, connections waiting to be accepted), from the replica's
+        metrics; None when unreadable. The backlog is the shared socket's, the same on
+        every replica of the service."""
         if not self.ready or not self.alive:
             return None
         try:
             text = self._admin().get("/metrics", timeout=0.5).text
         except httpx.HTTPError:
             return None
+        values: dict[str, float] = {}
         for line in text.splitlines():
-            if line.startswith(_INFLIGHT_NAMES):
+            name, _, value = line.partition(" ")
+            if name in (_INFLIGHT, _BACKLOG):
                 try:
-                    return float(line.rsplit(" ", 1)[1])
+                    values[name] = float(value)
                 except ValueError:
                     return None
-        return None
+        if _INFLIGHT not in values:
+            return None
+        return values[_INFLIGHT], values.get(_BACKLOG, 0.0)
 
     def terminate(self) -> None:
         """Ask the replica to drain: it stops accepting and finishes what it has."""

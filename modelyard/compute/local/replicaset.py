@@ -152,9 +152,12 @@ class ReplicaSet:
             return
         ready = [r for r in self.replicas if r.ready]
         if ready:
-            readings = [r.inflight() for r in ready]
-            inflight = sum(x for x in readings if x is not None)
-            self.autoscaler.observe(inflight / (len(ready) * self.spec.config.max_concurrent))
+            readings = [load for r in ready if (load := r.load()) is not None]
+            if readings:
+                inflight = sum(x for x, _ in readings)
+                waiting = max(b for _, b in readings)
+                capacity = len(ready) * self.spec.config.max_concurrent
+                self.autoscaler.observe((inflight + waiting) / capacity)
         decided = self.autoscaler.decide(len(self.replicas), now)
         if decided is not None and decided != self.desired:
             _log.info(

@@ -95,7 +95,8 @@ def test_a_service_serves_its_image_with_keys(api: Api, image_id: str) -> None:
     assert service["image"]["id"] == image_id
     assert service["manifest"]["webserviceType"] == "Realtime"
     assert len(service["models"]) == 1
-    assert service["replicas"] == {"desired": 1, "ready": 1}
+    assert (service["replicas"]["desired"], service["replicas"]["ready"]) == (1, 1)
+    assert service["replicas"]["instances"][0]["state"] == "ready"
     keys = keys_of(api, service["id"])
     assert score(service, keys["primaryKey"], {"x": 1}).json()["echo"] == {"x": 1}
     assert score(service, keys["secondaryKey"], {"x": 2}).status_code == 200
