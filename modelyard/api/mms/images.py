@@ -16,7 +16,7 @@ from modelyard.api.mms.common import (
     resource_uri,
 )
 from modelyard.api.mms.family import MmsFamily
-from modelyard.api.mms.shapes import ImageRequest, image_json
+from modelyard.api.mms.image_shapes import ImageRequest, image_json
 from modelyard.domain.auth import Role
 from modelyard.domain.errors import Invalid
 from modelyard.services import images as image_service

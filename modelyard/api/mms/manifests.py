@@ -14,7 +14,7 @@ from modelyard.api.mms.common import (
     read_json,
 )
 from modelyard.api.mms.family import MmsFamily
-from modelyard.api.mms.shapes import ManifestRequest, manifest_json
+from modelyard.api.mms.image_shapes import ManifestRequest, manifest_json
 from modelyard.domain.auth import Role
 from modelyard.domain.manifests import Manifest
 from modelyard.services import manifests as manifest_service

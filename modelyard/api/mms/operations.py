@@ -13,7 +13,7 @@ from modelyard.api.mms.common import (
     resource_uri,
 )
 from modelyard.api.mms.family import MmsFamily
-from modelyard.api.mms.shapes import operation_json
+from modelyard.api.mms.image_shapes import operation_json
 from modelyard.domain.auth import Role
 from modelyard.domain.operations import Operation, OperationKind
 from modelyard.services import operations as operation_service

@@ -16,7 +16,7 @@ from modelyard.api.mms.common import (
     resource_uri,
 )
 from modelyard.api.mms.family import MmsFamily
-from modelyard.api.mms.shapes import (
+from modelyard.api.mms.service_shapes import (
     RegenerateKeyRequest,
     ServiceCreateRequest,
     ServiceUpdateRequest,
