@@ -288,7 +288,11 @@ def build_concurrently(
 def environment_folders(home: Path) -> tuple[int, int]:
     """(complete, unfinished) environment folders under `<home>/envs`."""
     root = home / "envs"
-    folders = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+    folders = (
+        [p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"[0-9a-f]{64}", p.name)]
+        if root.is_dir()
+        else []
+    )
     ready = sum((p / READY_MARKER).is_file() for p in folders)
     return ready, len(folders) - ready
 

@@ -33,17 +33,39 @@ __all__ = [
     "SPARK_REQUIREMENTS",
     "CondaTranslation",
     "RuntimeKind",
+    "builtin_requirements",
     "combined_requirements",
     "parse_pip_requirements",
     "runtime_kind",
     "translate_conda",
 ]
 
-RUNTIME_REQUIREMENTS: tuple[str, ...] = ("uvicorn>=0.30,<1", "httptools>=0.6,<1", "uvloop>=0.19,<1")
+RUNTIME_REQUIREMENTS: tuple[str, ...] = (
+    "uvicorn>=0.30,<1",
+    "httptools>=0.6,<1",
+    "uvloop>=0.19,<1",
+    "prometheus-client>=0.20,<1",
+)
 """What the modelyard scoring runtime needs in every image's environment."""
 
 SPARK_REQUIREMENTS: tuple[str, ...] = ("pyspark>=3.5,<5",)
 """Added for Spark runtimes, whose drivers expect a local Spark session."""
+
+_BUILTIN_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "sklearn": ("scikit-learn", "joblib"),
+    "onnx": ("onnxruntime", "numpy"),
+    "mlflow": ("mlflow",),
+}
+
+
+def builtin_requirements(kind: str) -> tuple[str, ...]:
+    """What a built-in driver (`sklearn`, `onnx`, `mlflow`) needs besides the runtime.
+
+    Unpinned: the model's own requirements (from its manifest) pin versions when the
+    model needs particular ones. An unknown kind needs nothing (and the runtime
+    refuses it at start-up, naming the known ones).
+    """
+    return _BUILTIN_REQUIREMENTS.get(kind.strip().lower(), ())
 
 
 class RuntimeKind(enum.Enum):

@@ -88,6 +88,22 @@ class ResourceReservation:
 
 
 @dataclass(frozen=True)
+class Batching:
+    """Adaptive batching for drivers with `run_batch` (a modelyard extension of the seed)."""
+
+    enabled: bool = True
+    max_size: int = 32
+    max_wait_ms: float = 2.0
+
+    def __post_init__(self) -> None:
+        _at_least(self.max_size, 1, "batching.maxBatchSize")
+        if not 0 <= self.max_wait_ms <= 10_000:
+            raise Invalid(
+                "batching.maxWaitMs must be between 0 and 10000", target="batching.maxWaitMs"
+            )
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     """Everything about a service a user sets, after defaults; what an update changes."""
 
@@ -98,6 +114,7 @@ class ServiceConfig:
     app_insights: bool = False
     storage_enabled: bool = False
     event_hub_enabled: bool = False
+    batching: Batching = Batching()
 
     def __post_init__(self) -> None:
         if self.autoscaler.enabled and self.num_replicas is not None:
@@ -145,6 +162,11 @@ class ServiceConfig:
                 "storageEnabled": self.storage_enabled,
                 "eventHubEnabled": self.event_hub_enabled,
             },
+            "batching": {
+                "enabled": self.batching.enabled,
+                "maxBatchSize": self.batching.max_size,
+                "maxWaitMs": self.batching.max_wait_ms,
+            },
         }
 
     @classmethod
@@ -152,6 +174,7 @@ class ServiceConfig:
         a = data.get("autoScaler") or {}
         r = data.get("containerResourceReservation") or {}
         d = data.get("dataCollection") or {}
+        b = data.get("batching") or {}
         return cls(
             num_replicas=data.get("numReplicas"),
             autoscaler=AutoScaler(
@@ -166,6 +189,11 @@ class ServiceConfig:
             app_insights=bool(data.get("appInsightsEnabled", False)),
             storage_enabled=bool(d.get("storageEnabled", False)),
             event_hub_enabled=bool(d.get("eventHubEnabled", False)),
+            batching=Batching(
+                enabled=bool(b.get("enabled", True)),
+                max_size=b.get("maxBatchSize", 32),
+                max_wait_ms=float(b.get("maxWaitMs", 2.0)),
+            ),
         )
 
     def updated(self, changes: dict[str, Any]) -> ServiceConfig:

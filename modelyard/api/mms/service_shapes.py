@@ -45,6 +45,14 @@ class ComputeResourceRequest(BaseModel):
     type: str | None = None
 
 
+class BatchingRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    enabled: bool | None = Field(None, description="Batch for drivers with run_batch.")
+    maxBatchSize: int | None = None
+    maxWaitMs: float | None = None
+
+
 class ServiceSettingsRequest(BaseModel):
     """The fields create and update share; None means "not given"."""
 
@@ -56,6 +64,9 @@ class ServiceSettingsRequest(BaseModel):
     containerResourceReservation: ReservationRequest | None = None
     appInsightsEnabled: bool | None = None
     dataCollection: DataCollectionRequest | None = None
+    batching: BatchingRequest | None = Field(
+        None, description="modelyard extension: adaptive batching for drivers with run_batch."
+    )
 
     def changes(self) -> dict[str, Any]:
         """The settings named in the request, in ServiceConfig's JSON form."""

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +23,9 @@ import httpx
 from modelyard.compute.base import ReplicaSetSpec
 
 # Variables of the server's own environment that must not leak into an image's.
+# Runs a function on the thread that starts every replica (see LocalCompute).
+Launcher = Callable[[Callable[[], "subprocess.Popen[bytes]"]], "subprocess.Popen[bytes]"]
+
 _SCRUBBED = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "UV_PYTHON")
 _INFLIGHT = "modelyard_requests_in_flight"
 _BACKLOG = "modelyard_accept_backlog"  # connections waiting on the shared socket
@@ -44,6 +48,9 @@ def replica_environment(spec: ReplicaSetSpec) -> dict[str, str]:
         MODELYARD_PDEATHSIG="1",
         MODELYARD_DATA_COLLECTION="1" if config.storage_enabled else "0",
         MODELYARD_APP_INSIGHTS="1" if config.app_insights else "0",
+        MODELYARD_BATCHING="1" if config.batching.enabled else "0",
+        MODELYARD_BATCH_MAX_SIZE=str(config.batching.max_size),
+        MODELYARD_BATCH_MAX_WAIT_MS=str(config.batching.max_wait_ms),
     )
     env.pop("AZUREML_MODEL_DIR", None)
     return env
@@ -51,7 +58,12 @@ def replica_environment(spec: ReplicaSetSpec) -> dict[str, str]:
 
 class Replica:
     def __init__(
-        self, spec: ReplicaSetSpec, replica_id: str, listen_fd: int, cpus: set[int] | None
+        self,
+        spec: ReplicaSetSpec,
+        replica_id: str,
+        listen_fd: int,
+        cpus: set[int] | None,
+        launcher: Launcher,
     ) -> None:
         self.spec = spec
         self.replica_id = replica_id
@@ -62,6 +74,7 @@ class Replica:
         self.draining = False
         self.process: subprocess.Popen[bytes] | None = None
         self._listen_fd = listen_fd
+        self._launch = launcher
         self.admin_socket = admin_socket_dir(spec.service_dir) / f"{replica_id}.sock"
         self.log_path = spec.service_dir / "logs" / f"replica-{replica_id}.log"
         self._client: httpx.Client | None = None
@@ -99,15 +112,17 @@ class Replica:
                 f"(image {self.spec.image_id})\n".encode()
             )
             log.flush()
-            self.process = subprocess.Popen(
-                args,
-                cwd=self.spec.context_dir,
-                env=replica_environment(self.spec),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                pass_fds=(self._listen_fd,),
-                start_new_session=True,
+            self.process = self._launch(
+                lambda: subprocess.Popen(
+                    args,
+                    cwd=self.spec.context_dir,
+                    env=replica_environment(self.spec),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(self._listen_fd,),
+                    start_new_session=True,
+                )
             )
         if self.cpus:
             # Set from here rather than in a preexec_fn (unsafe in a threaded server);

@@ -18,7 +18,7 @@ import structlog
 
 from modelyard.compute.base import ReplicaInfo, ReplicaSetSpec, ReplicaSetStatus
 from modelyard.compute.local.autoscaler import Autoscaler
-from modelyard.compute.local.replica import Replica
+from modelyard.compute.local.replica import Launcher, Replica
 from modelyard.compute.local.resources import CpuPinner, resident_bytes
 
 _log = structlog.get_logger("modelyard.compute")
@@ -40,6 +40,7 @@ class ReplicaSet:
     sock: socket.socket
     pinner: CpuPinner
     drain_s: float
+    launcher: Launcher
     replicas: list[Replica] = field(default_factory=list)
     draining: list[tuple[Replica, float]] = field(default_factory=list)
     desired: int = 0
@@ -65,6 +66,7 @@ class ReplicaSet:
                 str(next(self._ids)),
                 self.sock.fileno(),
                 self.pinner.take(spec.config.reservation.cpu),
+                self.launcher,
             )
             replica.spawn()
             started.append(replica)

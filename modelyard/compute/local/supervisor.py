@@ -12,8 +12,11 @@ import errno
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import structlog
@@ -40,6 +43,10 @@ class LocalCompute:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Every replica is started from this one thread: replicas ask the kernel
+        # (PR_SET_PDEATHSIG) to stop them when the thread that started them ends, so
+        # that thread must live exactly as long as this compute target.
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="modelyard-spawner")
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -55,6 +62,10 @@ class LocalCompute:
             sets, self._sets = list(self._sets.values()), {}
         for replica_set in sets:
             replica_set.stop_all(timeout_s=min(self.drain_s, 10))
+        self._spawner.shutdown(wait=True)
+
+    def _launch(self, start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        return self._spawner.submit(start).result()
 
     # -- the ComputeTarget protocol -----------------------------------------------------
 
@@ -100,7 +111,7 @@ class LocalCompute:
         self, spec: ReplicaSetSpec, *, log: LogSink, cancel: CancelToken, timeout_s: float
     ) -> None:
         sock = _listen(self.host, spec.port)
-        replica_set = ReplicaSet(spec, sock, self._pinner, self.drain_s)
+        replica_set = ReplicaSet(spec, sock, self._pinner, self.drain_s, self._launch)
         count = replica_set.desired
         log(f"starting {count} replica(s) on {self.host}:{spec.port}")
         started = replica_set.spawn(spec, count)
