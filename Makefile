@@ -39,6 +39,7 @@ e2e: install
 bench: install
 	$(BIN)/python bench/registry.py
 	$(BIN)/python bench/images.py
+	$(BIN)/python bench/scoring.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
