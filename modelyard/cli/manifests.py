@@ -73,7 +73,14 @@ def _file_url(client: Client, source: str | None) -> str | None:
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", "-n", help="Manifest name.")],
-    driver: Annotated[str, typer.Option("--driver", help="score.py (file or URL).")],
+    driver: Annotated[
+        str | None,
+        typer.Option(
+            "--driver",
+            help="score.py (file or URL); leave out for the built-in "
+            "driver of a scikit-learn, ONNX or MLflow model.",
+        ),
+    ] = None,
     asset: Annotated[
         list[str] | None, typer.Option("--asset", "-a", help="File, folder or URL; repeatable.")
     ] = None,
@@ -89,14 +96,14 @@ def create(
     """Create a manifest from local files; they are uploaded to the server first."""
     with reported_errors(), target(ctx).client() as client:
         taken = {"driver"}
-        assets = [_asset(client, driver, "driver", "application/x-python")]
+        assets = [_asset(client, driver, "driver", "application/x-python")] if driver else []
         assets += [
             _asset(client, source, asset_id_for(source, taken), "application/octet-stream")
             for source in asset or []
         ]
         manifest = client.create_manifest(
             name,
-            driver="driver",
+            driver="driver" if driver else "",
             assets=assets,
             model_ids=model or [],
             runtime=runtime,

@@ -22,7 +22,7 @@ from pathlib import Path
 import structlog
 
 from modelyard.compute.base import CancelToken, LogSink, ReplicaSetSpec, ReplicaSetStatus
-from modelyard.compute.local.replica import wait_ready
+from modelyard.compute.local.replica import Replica, wait_ready
 from modelyard.compute.local.replicaset import ReplicaSet
 from modelyard.compute.local.resources import Capacity, CpuPinner, check_fits
 from modelyard.domain.errors import Conflict, DeploymentFailed, OperationCancelled
@@ -157,7 +157,8 @@ class LocalCompute:
             replica_set.desired = count
             replica_set.replicas = started
             replica_set.drain(old)
-        log(f"{count} new replica(s) ready; draining {len(old)} old one(s)")
+        _wait_stopped_accepting(old)
+        log(f"{count} new replica(s) ready; {len(old)} old one(s) no longer accept and drain")
 
     def _loop(self) -> None:
         while not self._stop.wait(TICK_S):
@@ -169,6 +170,17 @@ class LocalCompute:
                     replica_set.tick(now)
                 except Exception:
                     _log.exception("supervisor tick failed", service=replica_set.spec.service_name)
+
+
+def _wait_stopped_accepting(replicas: list[Replica], timeout_s: float = 10.0) -> None:
+    """Until old replicas stop accepting, a new connection may still reach the old
+    version; the update is complete only once none of them accepts any more. A replica
+    removes its admin socket when it stops accepting, which is what is watched here."""
+    deadline = time.monotonic() + timeout_s
+    while any(r.alive and r.admin_socket.exists() for r in replicas):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.02)
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -339,3 +339,47 @@ def test_an_image_that_is_not_built_cannot_be_deployed(api: Api) -> None:
     )
     assert response.status_code == 400
     assert "not built" in response.text
+
+
+def test_the_2017_update_builds_an_image_from_a_manifest_first(api: Api, image_id: str) -> None:
+    service = create_service(api, image_id)
+    key = keys_of(api, service["id"])["primaryKey"]
+    model = register(api, write(api, "m2.pkl", b"model two")).json()
+    body = {
+        "name": "echo3",
+        "driverProgram": "driver",
+        "modelIds": [model["id"]],
+        "assets": [{"id": "driver", "url": write(api, "echo3.py", ECHO.replace(b'"1")', b'"3")'))}],
+        "targetRuntime": {"runtimeType": "Python", "properties": {}},
+    }
+    manifest = api.http.post(f"{ACCOUNTS}/manifests", params=V_ACCOUNTS, json=body).json()
+    updated = api.http.put(
+        f"{HOSTING}/services/{service['id']}", params=V_HOSTING, json={"manifestId": manifest["id"]}
+    )
+    assert updated.status_code == 202, updated.text
+    operation_id = updated.headers["Operation-Location"].rsplit("/", 1)[-1]
+    assert wait(api, operation_id, timeout_s=180)["state"] == "Succeeded"
+    assert score(service, key, {}).json()["version"] == "3"
+    shown = api.http.get(f"{ACCOUNTS}/services/{service['id']}", params=V_ACCOUNTS).json()
+    assert shown["manifest"]["id"] == manifest["id"]
+
+
+def test_a_failed_update_keeps_the_old_version_serving(api: Api, image_id: str) -> None:
+    service = create_service(api, image_id)
+    key = keys_of(api, service["id"])["primaryKey"]
+    broken = built_image(api, b"raise RuntimeError('cannot even import')\n", name="broken")
+    updated = api.http.put(
+        f"{ACCOUNTS}/services/{service['id']}", params=V_ACCOUNTS, json={"imageId": broken}
+    )
+    operation_id = updated.headers["Operation-Location"].rsplit("/", 1)[-1]
+    status = wait(api, operation_id, timeout_s=120)
+    assert status["state"] == "Failed"
+    assert "cannot even import" in status["error"]["message"]
+    assert score(service, key, {"still": "here"}).status_code == 200
+    shown = api.http.get(f"{ACCOUNTS}/services/{service['id']}", params=V_ACCOUNTS).json()
+    assert shown["image"]["id"] == image_id
+    deployments = api.http.get(
+        f"{ACCOUNTS}/deployments", params={**V_ACCOUNTS, "serviceId": service["id"]}
+    ).json()["value"]
+    assert [d["status"] for d in deployments] == ["Succeeded", "Failed"]
+    assert deployments[0]["expiredAt"] is None
