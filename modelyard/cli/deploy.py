@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import tempfile
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.status import Status
 
 from modelyard.cli._account import Target
 from modelyard.cli._common import (
@@ -23,7 +21,7 @@ from modelyard.cli._common import (
     err_console,
     reported_errors,
 )
-from modelyard.cli.webservices import curl_line
+from modelyard.cli.webservices import curl_line, wait_for
 from modelyard.client import DEFAULT_URL, Client, NotFound
 
 _PINNED_FORMATS = {".pkl": "scikit-learn", ".pickle": "scikit-learn", ".joblib": "scikit-learn"}
@@ -132,14 +130,8 @@ def _create_or_update(
 
 
 def _follow(client: Client, operation_id: str, what: str) -> None:
-    with Status(what, console=err_console) as status:
-        while True:
-            operation = client.get_operation(operation_id)
-            status.update(f"{what}: {operation.get('progress') or operation['state']}")
-            if operation["state"] == "Succeeded":
-                return
-            if operation["state"] in ("Failed", "Cancelled"):
-                message = (operation.get("error") or {}).get("message", operation["state"])
-                err_console.print(f"[red]✗ {what}[/red]: {message}")
-                raise typer.Exit(1)
-            time.sleep(0.3)
+    operation = wait_for(client, operation_id, what)
+    if operation["state"] != "Succeeded":
+        message = (operation.get("error") or {}).get("message", operation["state"])
+        err_console.print(f"[red]✗ {what}[/red]: {message}")
+        raise typer.Exit(1)
