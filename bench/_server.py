@@ -110,12 +110,7 @@ class ServerProcess:
         """User + system CPU the server process has used (from /proc: Linux only)."""
         if self._process is None:
             return None
-        try:
-            stat = Path(f"/proc/{self._process.pid}/stat").read_text()
-        except OSError:
-            return None
-        fields = stat.rsplit(")", 1)[1].split()  # fields 14 and 15: utime, stime
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds_of(self._process.pid)
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
@@ -135,3 +130,42 @@ def positive_int(raw: str) -> int:
 def load_average() -> str:
     """The 1-minute load average: other work on the machine skews every number."""
     return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "n/a"
+
+
+def cpu_seconds_of(pid: int) -> float | None:
+    """User + system CPU process `pid` has used, all its threads (/proc: Linux only)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # fields 14 and 15: utime, stime
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def resident_bytes(pid: int) -> int | None:
+    """Process `pid`'s resident memory (VmRSS in /proc/PID/status); None if unknown."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024  # the kernel's "kB" are KiB
+    return None
+
+
+def cores_busy_seconds(cores: set[int]) -> float | None:
+    """Seconds `cores` spent busy (neither idle nor waiting for I/O) since boot, steal
+    included (time the hypervisor gave to others); from /proc/stat, Linux only."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    busy = 0
+    for line in lines:
+        name, _, rest = line.partition(" ")
+        if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cores:
+            continue
+        ticks = [int(value) for value in rest.split()[:8]]
+        busy += sum(ticks) - ticks[3] - ticks[4]  # idle, iowait
+    return busy / os.sysconf("SC_CLK_TCK")

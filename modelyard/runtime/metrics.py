@@ -98,6 +98,9 @@ class RuntimeMetrics:
         return generate_latest(self.registry)
 
 
+_FOLD_EVERY = 4096
+
+
 class RequestStats:
     """Request counts by (route, status) and latency histograms by route, as a Collector."""
 
@@ -106,9 +109,25 @@ class RequestStats:
         self.counts: dict[tuple[str, int], int] = {}
         self.latency: dict[str, list[float]] = {}
         """Per route: a count per bucket (the last one for +Inf), then the sum."""
+        self._pending: list[tuple[str, int, float]] = []
 
     def observe(self, route: str, status: int, seconds: float) -> None:
-        """Count one answered request and its latency."""
+        """Note one answered request; folded into the counters later.
+
+        An append is a fraction of the dictionary and bisect work, and this runs on
+        every request: the folding happens when metrics are read, or every few
+        thousand requests so memory stays bounded.
+        """
+        self._pending.append((route, status, seconds))
+        if len(self._pending) >= _FOLD_EVERY:
+            self.fold()
+
+    def fold(self) -> None:
+        pending, self._pending = self._pending, []
+        for route, status, seconds in pending:
+            self._count(route, status, seconds)
+
+    def _count(self, route: str, status: int, seconds: float) -> None:
         key = (route, status)
         self.counts[key] = self.counts.get(key, 0) + 1
         histogram = self.latency.get(route)
@@ -118,6 +137,7 @@ class RequestStats:
         histogram[-1] += seconds
 
     def collect(self) -> Iterator[Metric]:
+        self.fold()
         requests = CounterMetricFamily(
             "modelyard_requests", "Requests answered.", labels=["route", "status"]
         )

@@ -8,6 +8,7 @@ scoring URI answers throughout. One supervisor thread ticks every service.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -22,7 +23,7 @@ from pathlib import Path
 import structlog
 
 from modelyard.compute.base import CancelToken, LogSink, ReplicaSetSpec, ReplicaSetStatus
-from modelyard.compute.local.replica import Replica, wait_ready
+from modelyard.compute.local.replica import Replica, admin_socket_dir, wait_ready
 from modelyard.compute.local.replicaset import ReplicaSet
 from modelyard.compute.local.resources import Capacity, CpuPinner, check_fits
 from modelyard.domain.errors import Conflict, DeploymentFailed, OperationCancelled
@@ -90,6 +91,8 @@ class LocalCompute:
             self._deploying.pop(service_id, None)
         if replica_set is not None:
             replica_set.stop_all(timeout_s=self.drain_s)
+            with contextlib.suppress(OSError):  # the per-service folder of admin sockets
+                admin_socket_dir(replica_set.spec.service_dir).rmdir()
 
     def set_keys(self, service_id: str, key_hashes: tuple[str, ...]) -> None:
         with self._lock:
