@@ -56,24 +56,42 @@ class KeyRing:
     """The digests of the keys currently accepted; checks `Authorization` headers."""
 
     def __init__(self, digests: tuple[bytes, ...] = ()) -> None:
-        self.digests = digests
+        self._digests = digests
+        self._last_accepted: bytes | None = None
+
+    @property
+    def digests(self) -> tuple[bytes, ...]:
+        return self._digests
+
+    @digests.setter
+    def digests(self, digests: tuple[bytes, ...]) -> None:
+        # A key change forgets the remembered header at once: a revoked key must fail.
+        self._last_accepted = None
+        self._digests = digests
 
     def allows(self, authorization: bytes | None) -> bool:
         """True when `authorization` is `Bearer <key>` for one of the accepted keys.
 
         Every digest is compared in constant time, and all of them always, so the
         answer's timing says nothing about which key (or how much of one) matched.
+        The last accepted header is remembered and compared first (also in constant
+        time): clients repeat the same header, and this skips the hash on the hot path.
         """
         if not authorization:
             return False
+        last = self._last_accepted
+        if last is not None and hmac.compare_digest(authorization, last):
+            return True
         scheme, _, token = authorization.partition(b" ")
         token = token.strip()
         if scheme.lower() != b"bearer" or not token:
             return False
         presented = hashlib.sha256(token).digest()
         matched = False
-        for digest in self.digests:
+        for digest in self._digests:
             matched |= hmac.compare_digest(digest, presented)
+        if matched:
+            self._last_accepted = authorization
         return matched
 
 

@@ -61,3 +61,12 @@ def test_anything_else_is_refused(header: bytes | None) -> None:
 
 def test_an_empty_ring_refuses_every_key() -> None:
     assert not KeyRing().allows(b"Bearer anything")
+
+
+def test_a_remembered_header_is_forgotten_when_the_keys_change() -> None:
+    ring = KeyRing((hashlib.sha256(b"old").digest(),))
+    assert ring.allows(b"Bearer old")
+    assert ring.allows(b"Bearer old")  # now answered from the remembered header
+    ring.digests = (hashlib.sha256(b"new").digest(),)
+    assert not ring.allows(b"Bearer old")
+    assert ring.allows(b"Bearer new")
