@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from modelyard.domain.images import Image, RegistryInfo
-from modelyard.store.paging import Page, encode_token
+from modelyard.store.paging import Page, page_of
 from modelyard.store.tables import ImageRow, ManifestRow
 
 
@@ -77,10 +77,7 @@ class ImageRepository:
                 ManifestRow.name == manifest_name
             )
         rows = builtins.list(self._session.scalars(query.order_by(ImageRow.seq).limit(limit + 1)))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        token = encode_token(rows[-1].seq) if more and rows else None
-        return Page([_to_entity(r) for r in rows], token)
+        return page_of(rows, limit, _to_entity)
 
     def manifest_in_use(self, manifest_id: str) -> bool:
         found = self._session.scalar(

@@ -9,7 +9,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from modelyard.domain.manifests import Manifest, StoredAsset
-from modelyard.store.paging import Page, encode_token
+from modelyard.store.paging import Page, page_of
 from modelyard.store.tables import ManifestBlobRow, ManifestModelRow, ManifestRow
 
 
@@ -80,10 +80,7 @@ class ManifestRepository:
         rows = builtins.list(
             self._session.scalars(query.order_by(ManifestRow.seq).limit(limit + 1))
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        token = encode_token(rows[-1].seq) if more and rows else None
-        return Page([self._to_entity(r) for r in rows], token)
+        return page_of(rows, limit, self._to_entity)
 
     def blob_in_use(self, sha256: str) -> bool:
         return bool(self._session.scalar(select(exists().where(ManifestBlobRow.sha256 == sha256))))

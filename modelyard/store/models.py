@@ -8,7 +8,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from modelyard.domain.models import Model
-from modelyard.store.paging import Page, encode_token
+from modelyard.store.paging import Page, page_of
 from modelyard.store.tables import (
     ManifestBlobRow,
     ManifestModelRow,
@@ -67,10 +67,7 @@ class ModelRepository:
                 exists().where(ModelTagRow.model_seq == ModelRow.seq, ModelTagRow.tag == tag)
             )
         rows = list(self._session.scalars(query.order_by(ModelRow.seq).limit(limit + 1)))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        token = encode_token(rows[-1].seq) if more and rows else None
-        return Page([_to_entity(row) for row in rows], token)
+        return page_of(rows, limit, _to_entity)
 
     def delete(self, model_id: str) -> None:
         self._session.execute(delete(ModelRow).where(ModelRow.id == model_id))

@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from modelyard.domain.errors import Invalid
 
@@ -41,3 +42,11 @@ def decode_token(token: str | None) -> int:
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
         raise Invalid("$skipToken is not a token this server issued", target="$skipToken") from None
     return after
+
+
+def page_of(rows: Sequence[Any], limit: int, to_entity: Callable[[Any], T]) -> Page[T]:
+    """A page from `limit + 1` rows fetched in `seq` order: the extra row only says
+    whether a next page exists, and the token points after the last row served."""
+    served = rows[:limit]
+    token = encode_token(served[-1].seq) if len(rows) > limit and served else None
+    return Page([to_entity(row) for row in served], token)

@@ -9,7 +9,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from modelyard.domain.webservices import Deployment, ServiceConfig, WebService
-from modelyard.store.paging import Page, encode_token
+from modelyard.store.paging import Page, page_of
 from modelyard.store.tables import (
     DeploymentRow,
     ImageRow,
@@ -141,10 +141,7 @@ class ServiceRepository:
                 ]
             query = query.where(exists().where(*conditions))
         rows = builtins.list(self._session.scalars(query.order_by(ServiceRow.seq).limit(limit + 1)))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        token = encode_token(rows[-1].seq) if more and rows else None
-        return Page([_to_entity(r) for r in rows], token)
+        return page_of(rows, limit, _to_entity)
 
     def image_in_use(self, image_id: str) -> bool:
         return bool(self._session.scalar(select(exists().where(ServiceRow.image_id == image_id))))
@@ -208,10 +205,7 @@ class DeploymentRepository:
         rows = builtins.list(
             self._session.scalars(query.order_by(DeploymentRow.seq).limit(limit + 1))
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        token = encode_token(rows[-1].seq) if more and rows else None
-        return Page([_deployment(r) for r in rows], token)
+        return page_of(rows, limit, _deployment)
 
 
 def _to_entity(row: ServiceRow) -> WebService:
